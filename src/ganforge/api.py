@@ -1,0 +1,198 @@
+"""The Python API: train from a config, load a run folder, generate tensors or grids.
+
+    >>> import ganforge
+    >>> run = ganforge.train("cgan-digits", overrides=["train.steps=200"])
+    >>> images = run.generate(labels=[3, 3, 7])        # (3, 1, 28, 28) in [-1, 1]
+    >>> grid = run.grid(per_class=8)                   # (H, W, 3) uint8, one row per class
+    >>> run = ganforge.load_run("runs/cgan-digits-20260101-120000")
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ganforge.config import Config, from_dict, resolve
+from ganforge.errors import CheckpointError, GanforgeError
+from ganforge.models import build_models
+from ganforge.reporting import label_grid, make_grid, to_uint8
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.loop import Trainer
+from ganforge.training.noise import NoiseSampler
+from ganforge.training.progress import render_samples
+from ganforge.training.setup import pick_device
+
+
+def new_run_dir(cfg: Config, out: Optional[str] = None) -> Path:
+    """``out`` if given, else ``<out_dir>/<run_name or name-timestamp>``; never an existing run."""
+    if out is None:
+        name = cfg.run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = str(Path(cfg.out_dir) / name)
+    path = Path(out)
+    if path.exists() and any(path.iterdir()):
+        raise GanforgeError(f"run folder '{path}' already exists and is not empty; pass --resume "
+                            f"{path} to continue it or choose another --out")
+    return path
+
+
+def train(
+    config: Config | str | None = None,
+    overrides: Sequence[str] = (),
+    out: Optional[str] = None,
+    resume: Optional[str] = None,
+    log: Callable[[str], None] = print,
+) -> "Run":
+    """Train a model and return the loaded run.
+
+    Args:
+        config: a resolved :class:`Config` or a preset name (optional with ``resume``).
+        overrides: ``"section.key=value"`` strings applied on top.
+        out: run folder (default: under ``cfg.out_dir``).
+        resume: a run folder to continue from its newest valid checkpoint; its saved config is
+            used, with ``overrides`` (e.g. a longer budget) applied on top.
+    """
+    if resume is not None:
+        # A resolved Config (the CLI's, already carrying --steps etc.) wins over the saved one.
+        cfg = _apply(copy.deepcopy(config), overrides) if isinstance(config, Config) \
+            else load_config(resume, overrides)
+        run_dir = Path(resume)
+    else:
+        if isinstance(config, str):
+            cfg = resolve(preset=config, overrides=overrides)
+        else:
+            cfg = _apply(copy.deepcopy(config), overrides)
+        run_dir = new_run_dir(cfg, out)
+    trainer = Trainer(cfg, run_dir, resume=resume is not None, log=log)
+    trainer.fit()
+    return load_run(run_dir, device=str(trainer.s.device))
+
+
+def _apply(cfg: Config, overrides: Sequence[str]) -> Config:
+    from ganforge.config import apply_override, validate
+
+    for assignment in overrides:
+        apply_override(cfg, assignment)
+    validate(cfg)
+    return cfg
+
+
+def load_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """The resolved config saved in a run folder, with optional overrides."""
+    path = Path(run_dir) / "config.json"
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"'{run_dir}' is not a run folder (no config.json); pass the folder "
+                              "that `ganforge train` created") from None
+    cfg = from_dict(values)
+    return _apply(cfg, overrides)
+
+
+class Run:
+    """A trained run loaded for sampling (G in eval mode).
+
+    Attributes:
+        path: the run folder.
+        generator: G with the checkpoint's weights.
+        n_classes: 0 for unconditional models.
+        class_names: names of the classes, when the dataset has them.
+        step: the training step of the loaded checkpoint.
+    """
+
+    def __init__(self, path: str | Path, checkpoint: Optional[str | Path] = None,
+                 device: str = "cpu") -> None:
+        self.path = Path(path)
+        self.device = pick_device(device)
+        if checkpoint is None:
+            ckpt_path, tensors, meta = ckpt.latest_checkpoint(self.path)
+        else:
+            ckpt_path = Path(checkpoint)
+            tensors, meta = ckpt.load_checkpoint(ckpt_path)
+        self.checkpoint, self.step, self.meta = ckpt_path, meta["step"], meta
+        record = meta["model"]
+        self.record: dict[str, Any] = record
+        G, _ = build_models(record["arch"], record["model_args"])
+        try:
+            G.load_state_dict(ckpt.module_state(tensors, "G"))
+        except RuntimeError as err:
+            raise CheckpointError(f"checkpoint '{ckpt_path}' does not fit its model "
+                                  f"({str(err).splitlines()[0]}); the file is from another "
+                                  "model") from None
+        self.generator = G.to(self.device).eval()
+        self.n_classes: int = record["n_classes"]
+        self.class_names: Optional[list[str]] = record.get("class_names")
+        self.noise = NoiseSampler(record["z_dim"], record["z_dist"], self.n_classes, self.device)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta["config"]
+
+    def _labels(self, labels: Optional[Sequence[int] | torch.Tensor], n: Optional[int]
+                ) -> tuple[int, Optional[torch.Tensor]]:
+        if labels is None:
+            if n is None:
+                raise GanforgeError("say how many samples: pass n or labels")
+            if self.n_classes:  # conditional model without labels: cycle through classes
+                return n, torch.arange(n, device=self.device) % self.n_classes
+            return n, None
+        if not self.n_classes:
+            raise GanforgeError(f"run '{self.path}' is unconditional and takes no class labels; "
+                                "drop --class/--per-class and use --n")
+        y = torch.as_tensor(labels, dtype=torch.long).flatten().to(self.device)
+        bad = y[(y < 0) | (y >= self.n_classes)]
+        if bad.numel():
+            raise GanforgeError(f"class {int(bad[0])} is out of range; this model has classes "
+                                f"0..{self.n_classes - 1}")
+        return y.numel(), y
+
+    def generate(self, n: Optional[int] = None, labels: Optional[Sequence[int]] = None,
+                 seed: int = 0) -> torch.Tensor:
+        """Samples from G.
+
+        Args:
+            n: number of samples (unconditional models, or cycling through classes).
+            labels: class of each sample (conditional models).
+            seed: seeds the latents, so the same call gives the same samples.
+
+        Returns:
+            (N, *shape) float tensor in [-1, 1] on the CPU.
+        """
+        n, y = self._labels(labels, n)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        z = self.noise._draw(n, gen).to(self.device)
+        return render_samples(self.generator, z, y)
+
+    def per_class_labels(self, per_class: int) -> torch.Tensor:
+        """(n_classes * per_class,) labels, class-major (row = class in a grid)."""
+        if not self.n_classes:
+            raise GanforgeError("--per-class needs a conditional model; use --n")
+        return torch.arange(self.n_classes).repeat_interleave(per_class)
+
+    def grid(self, labels: Optional[Sequence[int]] = None, per_class: int = 10, n: int = 64,
+             seed: int = 0) -> np.ndarray:
+        """An (H, W, 3) uint8 grid: one row per class for conditional models."""
+        if self.n_classes:
+            y = torch.as_tensor(labels) if labels is not None else self.per_class_labels(per_class)
+            images = self.generate(labels=y, seed=seed)
+            return label_grid(images, y, self.class_names, per_class if labels is None else
+                              max(1, int(len(y) ** 0.5)))
+        images = self.generate(n=n, seed=seed)
+        return make_grid(images, max(1, int(round(n ** 0.5))))
+
+    def uint8(self, images: torch.Tensor) -> np.ndarray:
+        """Samples as uint8 arrays: (N, H, W) for one channel, (N, C, H, W) otherwise."""
+        arr = to_uint8(images)
+        arr = arr.numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr)
+        return arr[:, 0] if arr.ndim == 4 and arr.shape[1] == 1 else arr
+
+
+def load_run(path: str | Path, checkpoint: Optional[str | Path] = None, device: str = "cpu"
+             ) -> Run:
+    """Load a run folder (newest valid checkpoint unless one is given)."""
+    return Run(path, checkpoint, device)

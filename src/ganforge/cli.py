@@ -1,0 +1,231 @@
+"""The ``ganforge`` command: train | generate | list | summary.
+
+Every user-fixable problem is a :class:`~ganforge.errors.GanforgeError`: printed as one line
+``ganforge: error: ...`` with exit status 2 and no traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ganforge.errors import GanforgeError
+
+EXIT_USER_ERROR = 2
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a preset or config file",
+                       description="Train a GAN. Example: ganforge train --preset cgan-mnist "
+                       "--data-root ../data --time-budget 5m")
+    p.add_argument("--preset", "-p", help="preset name (see `ganforge list`)")
+    p.add_argument("--config", "-c", help="a TOML config file (may name a preset as 'base')")
+    p.add_argument("--set", "-s", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override a config key, e.g. optim.lr_g=1e-4")
+    p.add_argument("--data-root", help="folder with existing dataset files (data.root)")
+    p.add_argument("--out", "-o", help="run folder (default: runs/<preset>-<time>)")
+    p.add_argument("--time-budget", help="train for this long, e.g. 90s, 5m, 2h (train.minutes)")
+    p.add_argument("--steps", type=int, help="train for this many G steps (train.steps)")
+    p.add_argument("--epochs", type=float, help="train for this many epochs (train.epochs)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N (train.device)")
+    p.add_argument("--seed", type=int, help="random seed (train.seed)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+
+def _generate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="sample from a trained run",
+                       description="Sample from a run folder. Examples: ganforge generate RUN "
+                       "--per-class 10 --out grid.png; ganforge generate RUN --n 10000 --format "
+                       "npz --out samples.npz")
+    p.add_argument("run", help="a run folder made by `ganforge train`")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--n", type=int, help="number of samples")
+    what.add_argument("--per-class", type=int, help="samples per class (conditional models)")
+    p.add_argument("--class", dest="classes", type=int, action="append",
+                   help="only this class (repeatable); with --n, N samples of each")
+    p.add_argument("--format", choices=("png", "npz"), default="png",
+                   help="png: a grid (PATH.png) or one file per sample (PATH a folder); npz: "
+                   "'images' uint8 and 'labels' int64")
+    p.add_argument("--out", "-o", required=True, help="output file or folder")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same samples)")
+    p.add_argument("--checkpoint", help="a checkpoints/step_*.json file (default: newest)")
+    p.add_argument("--device", default="auto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganforge", description="Train, watch, sample and compare GANs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _generate_parser(sub)
+    sub.add_parser("list", help="list presets, models, losses and datasets")
+    p = sub.add_parser("summary", help="print G and D layer tables of a preset")
+    p.add_argument("preset")
+    p.add_argument("--set", "-s", dest="overrides", action="append", default=[])
+    return parser
+
+
+# ------------------------------------------------------------------------------------ commands
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ganforge import api
+    from ganforge.config import parse_duration_minutes, resolve
+
+    overrides = list(args.overrides)
+    for flag, key in (("data_root", "data.root"), ("steps", "train.steps"),
+                      ("epochs", "train.epochs"), ("device", "train.device"),
+                      ("seed", "train.seed")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}" if flag != "data_root" else f"{key}=\"{value}\"")
+    if args.time_budget is not None:
+        overrides.append(f"train.minutes={parse_duration_minutes(args.time_budget)}")
+    if args.no_progress:
+        overrides.append("log.progress=false")
+    if args.resume:
+        if args.preset or args.config:
+            raise GanforgeError("--resume uses the run's saved config; drop --preset/--config "
+                                "(use --set to change e.g. the budget)")
+        cfg = api.load_config(args.resume, overrides)
+    else:
+        if not args.preset and not args.config:
+            raise GanforgeError("say what to train: --preset NAME (see `ganforge list`) or "
+                                "--config FILE")
+        cfg = resolve(args.preset, args.config, overrides)
+    if args.dry_run:
+        print(cfg.to_json())
+        return 0
+    if args.resume:
+        run = api.train(cfg, resume=args.resume)
+    else:
+        run = api.train(cfg, out=args.out)
+    print(f"run folder: {run.path}")
+    return 0
+
+
+def _generate_labels(args: argparse.Namespace, run) -> tuple[Optional[int], Optional["torch.Tensor"], int]:
+    """(n, labels, images per grid row) for the generate flags."""
+    import torch
+
+    if args.classes:  # N (default 10) samples of each requested class, one row per class
+        per = args.n or args.per_class or 10
+        return None, torch.tensor(args.classes).repeat_interleave(per), per
+    if args.per_class:
+        return None, run.per_class_labels(args.per_class), args.per_class
+    if args.n is not None:
+        n = args.n
+        labels = torch.arange(n) % run.n_classes if run.n_classes else None
+        return (None if labels is not None else n), labels, max(1, int(round(n ** 0.5)))
+    if run.n_classes:
+        return None, run.per_class_labels(10), 10
+    return 64, None, 8
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ganforge import api, fileio
+    from ganforge.reporting import label_grid, make_grid, save_images, save_png
+
+    for flag in ("n", "per_class"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
+            raise GanforgeError(f"--{flag.replace('_', '-')} must be positive")
+    run = api.load_run(args.run, args.checkpoint, args.device)
+    n, labels, nrow = _generate_labels(args, run)
+    images = run.generate(n=n, labels=labels, seed=args.seed)
+    out = Path(args.out)
+    if args.format == "npz":
+        payload = {"images": run.uint8(images)}
+        if labels is not None:
+            payload["labels"] = labels.cpu().numpy().astype(np.int64)
+        with fileio.atomic_path(out) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **payload)
+    elif out.suffix.lower() == ".png":
+        grid = (label_grid(images, labels, run.class_names, nrow) if labels is not None
+                else make_grid(images, nrow))
+        save_png(grid, out)
+    else:
+        save_images(images, out, prefix="sample")
+    print(f"wrote {len(images)} samples to {out}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ganforge.config import list_presets, resolve
+    from ganforge.data import DATASETS
+    from ganforge.losses import LOSSES
+    from ganforge.models import MODELS
+
+    print("presets:")
+    for name in list_presets():
+        print(f"  {name:28s} {resolve(name).description}")
+    for title, reg in (("models", MODELS), ("losses", LOSSES), ("datasets", DATASETS)):
+        print(f"{title}:")
+        for name in reg.names():
+            print(f"  {name:28s} {reg.doc(name)}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    import torch
+
+    from ganforge.config import resolve
+    from ganforge.models import MODELS, build_models, summarize
+
+    cfg = resolve(args.preset, None, args.overrides)
+    shape, n_classes = _data_shape_without_loading(cfg)
+    spec = MODELS.get(cfg.model.arch)
+    model_args = spec.kwargs(cfg.model, shape, n_classes if cfg.model.conditional else 0)
+    G, D = build_models(cfg.model.arch, model_args)
+    G.eval(), D.eval()
+    z = torch.zeros(2, cfg.model.z_dim)
+    y = torch.zeros(2, dtype=torch.long) if cfg.model.conditional else None
+    print(f"Generator ({cfg.model.arch}, {args.preset})")
+    print(summarize(G, z, y))
+    print(f"\nDiscriminator ({cfg.model.arch}, {args.preset})")
+    print(summarize(D, torch.zeros(2, *shape), y))
+    return 0
+
+
+def _data_shape_without_loading(cfg) -> tuple[tuple[int, ...], int]:
+    """Sample shape and class count for ``summary``, from a tiny build of the dataset when the
+    dataset needs no files, else from the config (so summary works offline)."""
+    from ganforge.data import DATASETS, KNOWN_SHAPES
+
+    name = cfg.data.name
+    DATASETS.get(name)
+    shape, n_classes = KNOWN_SHAPES.get(name, ((3, 64, 64), 0))
+    if len(shape) == 3:
+        channels = cfg.data.channels or shape[0]
+        size = cfg.data.image_size or shape[1]
+        shape = (channels, size, size)
+    return shape, n_classes
+
+
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "list": cmd_list,
+            "summary": cmd_summary}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GanforgeError as err:
+        if args.debug:
+            raise
+        print(f"ganforge: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

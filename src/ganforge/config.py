@@ -1,0 +1,364 @@
+"""Typed run configuration: every default in one place, presets as small diffs, strict overrides.
+
+A run is described by :class:`Config`. It is resolved once — defaults, then a preset (a TOML file
+in ``configs/``, which may name a ``base`` preset), then a user TOML file, then ``--set`` overrides —
+validated, and saved as ``config.json`` in the run folder. Unknown keys, wrong types and
+out-of-range values raise :class:`~ganforge.errors.ConfigError` with the list of valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ganforge.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"              # dataset registry key; "digits" is embedded (no download)
+    root: Optional[str] = None        # folder with the files; None -> ~/.cache/ganforge/data
+    split: str = "train"              # "train" or "test"
+    image_size: Optional[int] = None  # resize to this square size; None keeps the native size
+    channels: Optional[int] = None    # 1 or 3 to convert; None keeps the native channels
+    download: bool = True             # fetch missing torchvision datasets (needs network)
+    limit: Optional[int] = None       # use only the first N samples (quick experiments, tests)
+    toy: str = "8gaussians"           # toy-2d only: 8gaussians | 25gaussians | swissroll
+    toy_samples: int = 100_000        # toy-2d only: size of the drawn data set
+    labels: str = "class"             # celeba: "class" (none) or "attributes" (40 binary labels)
+    bad_files: str = "skip"           # image-folder: "skip" unreadable files (counted) or "error"
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "mlp"                 # model registry key: mlp | dcgan | cgan-paper | ...
+    conditional: bool = False         # condition G and D on the class label
+    z_dim: int = 100                  # latent size
+    z_dist: str = "normal"            # "normal" N(0, 1) or "uniform" U(-1, 1) (cGAN paper)
+    g_hidden: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])  # MLP widths of G
+    d_hidden: list[int] = field(default_factory=lambda: [512, 512, 512])        # MLP widths of D
+    g_width: int = 64                 # conv nets: channels of G's last feature map
+    d_width: int = 64                 # conv nets: channels of D's first feature map
+    g_norm: str = "batch"             # "batch" or "none"
+    d_norm: str = "none"              # "batch", "layer" or "none"
+    d_dropout: float = 0.0            # dropout after each hidden D layer
+    g_dropout: float = 0.0            # dropout after each hidden G layer
+    embed_dim: Optional[int] = None   # label embedding size; None -> number of classes (seed 001)
+    init: str = "normal02"            # "normal02" (N(0,.02), BN N(1,.02)), "xavier" or "default"
+
+
+@dataclass
+class LossConfig:
+    name: str = "bce"                            # loss registry key: bce (non-saturating) | minimax
+    real_label: float = 1.0                      # target for real images; 0.9 = one-sided smoothing
+    real_label_range: Optional[list[float]] = None  # noisy soft labels, e.g. [0.7, 1.2] (seed 000)
+    fake_label_range: Optional[list[float]] = None  # e.g. [0.0, 0.3] (seed 000)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"                # "adam", "sgd" or "rmsprop"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam
+    eps: float = 1e-8                 # Adam / RMSprop
+    momentum: float = 0.0             # SGD / RMSprop; start value when momentum_final is set
+    momentum_final: Optional[float] = None  # SGD: momentum rises linearly to this (cGAN paper)
+    momentum_steps: int = 0           # ... over this many steps
+    lr_decay: float = 1.0             # lr is divided by this every step (cGAN paper: 1.00004)
+    lr_min: float = 0.0               # floor for the decayed lr (cGAN paper: 1e-6)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    steps: Optional[int] = None       # budget in generator steps ...
+    epochs: Optional[float] = None    # ... or in passes over the data ...
+    minutes: Optional[float] = None   # ... or in wall-clock minutes (--time-budget 5m)
+    seed: int = 0
+    device: str = "auto"              # "auto" (CUDA when present), "cpu", "cuda", "cuda:1"
+    threads: Optional[int] = None     # torch CPU threads; None keeps torch's default
+    deterministic: bool = False       # deterministic kernels (slower; bit-exact on the CPU)
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 50               # steps between stats lines (JSONL, TensorBoard)
+    sample_every: int = 500           # steps between fixed-noise grids (also at each epoch end)
+    checkpoint_every: int = 1000      # steps between checkpoints (also at the end)
+    keep_checkpoints: int = 2         # how many recent checkpoints to keep
+    grid_columns: int = 10            # samples per class row (conditional) / grid columns
+    grid_samples: int = 100           # samples in an unconditional grid
+    tensorboard: bool = True
+    progress: bool = True             # tqdm progress bar
+    max_grid_frames: int = 200        # frames kept in the final GIF
+
+
+@dataclass
+class Config:
+    name: str = "custom"              # preset name (or "custom")
+    description: str = ""             # one line shown by `ganforge list`
+    out_dir: str = "runs"             # run folders go under this
+    run_name: Optional[str] = None    # None -> "<name>-<timestamp>"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+# --------------------------------------------------------------------------------------------
+# Typed assignment from nested dicts and "a.b=value" strings
+# --------------------------------------------------------------------------------------------
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _valid_keys(obj: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += _valid_keys(value, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _unknown_key(key: str, obj: Any, prefix: str) -> ConfigError:
+    valid = _valid_keys(obj, prefix)
+    close = difflib.get_close_matches(prefix + key, valid, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"unknown config key '{prefix}{key}'{hint}; valid keys: {', '.join(valid)}")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert ``value`` (from TOML, JSON or a parsed --set string) to the annotated type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]  # "--set model.g_hidden=256" means a one-layer list
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}' wants a list, got {value!r}; "
+                              f"write e.g. {key}=[1,2]")
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    type_name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"config key '{key}' wants {type_name}, got {value!r}; fix the value")
+
+
+def apply_dict(cfg: Config, values: dict[str, Any], source: str = "config") -> None:
+    """Merge a nested dict (TOML/JSON layout) into ``cfg``, rejecting unknown keys."""
+
+    def merge(obj: Any, vals: dict[str, Any], prefix: str) -> None:
+        hints = _field_types(type(obj))
+        names = {f.name for f in dataclasses.fields(obj)}
+        for key, value in vals.items():
+            if key not in names:
+                raise _unknown_key(key, cfg, "") if not prefix else _unknown_key(key, obj, prefix)
+            current = getattr(obj, key)
+            if dataclasses.is_dataclass(current):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"'{prefix}{key}' in {source} is a section; write [{prefix}{key}]")
+                merge(current, value, f"{prefix}{key}.")
+            else:
+                setattr(obj, key, _coerce(value, hints[key], prefix + key))
+
+    merge(cfg, values, "")
+
+
+def parse_value(text: str) -> Any:
+    """Parse the right-hand side of ``--set key=value``: JSON/TOML literals, else a string."""
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if "," in text:  # 128,256,512 -> list
+        return [parse_value(part) for part in text.split(",")]
+    return text
+
+
+def apply_override(cfg: Config, assignment: str) -> None:
+    """Apply one ``section.key=value`` override."""
+    if "=" not in assignment:
+        raise ConfigError(f"override '{assignment}' has no '='; write e.g. --set optim.lr_g=1e-4")
+    key, _, raw = assignment.partition("=")
+    parts = key.strip().split(".")
+    nested: dict[str, Any] = {}
+    cursor = nested
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = parse_value(raw)
+    apply_dict(cfg, nested, source=f"--set {assignment}")
+
+
+# --------------------------------------------------------------------------------------------
+# Presets and resolution
+# --------------------------------------------------------------------------------------------
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' not found; check the path") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not valid TOML ({err}); fix the syntax") from None
+
+
+def _preset_chain(name: str, seen: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    path = PRESET_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}'; valid presets: {', '.join(list_presets())}")
+    if name in seen:
+        raise ConfigError(f"preset '{name}' includes itself through 'base'; remove the cycle")
+    values = _read_toml(path)
+    base = values.pop("base", None)
+    chain = _preset_chain(base, seen + (name,)) if base else []
+    values.setdefault("name", name)
+    return chain + [values]
+
+
+TIME_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
+
+
+def parse_duration_minutes(text: str) -> float:
+    """'90s' -> 1.5, '5m' -> 5, '2h' -> 120, '7' -> 7 (minutes)."""
+    m = TIME_RE.match(text)
+    if not m:
+        raise ConfigError(f"time budget '{text}' is not a duration; write e.g. 30s, 5m or 2h")
+    number, unit = float(m.group(1)), (m.group(2) or "m")
+    return number / 60 if unit in ("s", "sec") else number * 60 if unit == "h" else number
+
+
+def resolve(
+    preset: str | None = None,
+    config_file: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Defaults ← preset chain ← config file ← overrides, then :func:`validate`."""
+    cfg = Config()
+    if preset:
+        for layer in _preset_chain(preset):
+            apply_dict(cfg, layer, source=f"preset {preset}")
+        cfg.name = preset
+    if config_file:
+        layer = _read_toml(Path(config_file))
+        if "base" in layer:
+            for base_layer in _preset_chain(layer.pop("base")):
+                apply_dict(cfg, base_layer, source=config_file)
+        apply_dict(cfg, layer, source=config_file)
+    for assignment in overrides:
+        apply_override(cfg, assignment)
+    validate(cfg)
+    return cfg
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """Rebuild a saved (resolved) config, e.g. a run folder's config.json."""
+    cfg = Config()
+    apply_dict(cfg, values, source="saved config")
+    validate(cfg)
+    return cfg
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(value: str, key: str, choices: tuple[str, ...]) -> None:
+    _check(value in choices, f"config key '{key}' is '{value}'; choose one of: {', '.join(choices)}")
+
+
+def validate(cfg: Config) -> None:
+    """Range and choice checks that do not need the registries (those run in :mod:`ganforge.api`)."""
+    d, m, lo, o, t, g = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train, cfg.log
+    _choice(d.split, "data.split", ("train", "test"))
+    _choice(d.toy, "data.toy", ("8gaussians", "25gaussians", "swissroll"))
+    _choice(d.labels, "data.labels", ("class", "attributes"))
+    _choice(d.bad_files, "data.bad_files", ("skip", "error"))
+    _check(d.image_size is None or 4 <= d.image_size <= 1024,
+           f"data.image_size={d.image_size} is out of range; use 8..1024 (e.g. 28, 32 or 64)")
+    _check(d.channels in (None, 1, 3), f"data.channels={d.channels}; use 1, 3 or none")
+    _check(d.limit is None or d.limit > 0, "data.limit must be positive; drop it to use all data")
+    _check(d.toy_samples > 0, "data.toy_samples must be positive")
+    _check(m.z_dim > 0, f"model.z_dim={m.z_dim} must be positive; e.g. 100")
+    _choice(m.z_dist, "model.z_dist", ("normal", "uniform"))
+    _choice(m.g_norm, "model.g_norm", ("batch", "none"))
+    _choice(m.d_norm, "model.d_norm", ("batch", "layer", "none"))
+    _choice(m.init, "model.init", ("normal02", "xavier", "default"))
+    _check(all(w > 0 for w in m.g_hidden + m.d_hidden) and m.g_width > 0 and m.d_width > 0,
+           "model widths must be positive integers")
+    for key in ("d_dropout", "g_dropout"):
+        _check(0.0 <= getattr(m, key) < 1.0, f"model.{key} must be in [0, 1)")
+    _check(m.embed_dim is None or m.embed_dim > 0, "model.embed_dim must be positive or none")
+    for key in ("real_label_range", "fake_label_range"):
+        rng = getattr(lo, key)
+        _check(rng is None or (len(rng) == 2 and rng[0] <= rng[1]),
+               f"loss.{key} must be [low, high] with low <= high, e.g. [0.7, 1.2]")
+    _choice(o.name, "optim.name", ("adam", "sgd", "rmsprop"))
+    _check(o.lr_g > 0 and o.lr_d > 0, "optim.lr_g and optim.lr_d must be positive, e.g. 2e-4")
+    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+           "optim.betas must be two numbers in [0, 1), e.g. [0.5, 0.999]")
+    _check(o.lr_decay >= 1.0, "optim.lr_decay divides the lr every step; use >= 1 (1 = off)")
+    _check(0 <= o.momentum < 1 and (o.momentum_final is None or 0 <= o.momentum_final < 1),
+           "optim.momentum must be in [0, 1)")
+    _check(t.batch_size > 0, f"train.batch_size={t.batch_size} must be positive, e.g. 64")
+    _check(t.steps is None or t.steps > 0, "train.steps must be positive")
+    _check(t.epochs is None or t.epochs > 0, "train.epochs must be positive")
+    _check(t.minutes is None or t.minutes > 0, "train.minutes must be positive")
+    _check(t.threads is None or t.threads > 0, "train.threads must be positive")
+    _check(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", t.device)),
+           f"train.device='{t.device}'; use auto, cpu, cuda, cuda:N or mps")
+    for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                "grid_columns", "grid_samples", "max_grid_frames"):
+        _check(getattr(g, key) > 0, f"log.{key} must be positive")

@@ -1,0 +1,158 @@
+"""In-memory datasets and the on-device batch sampler.
+
+Every dataset is materialised once as a :class:`TensorData`: one uint8 tensor of images (or a
+float tensor of vectors for toy data) plus labels. Batches are index-sliced from it, moved to
+the training device and converted/normalised there — no per-sample PIL transform in the hot loop.
+
+This module also holds the small helpers every dataset module shares: where data lives on disk
+(:func:`default_root`, :func:`data_root`) and the one-line "files missing" error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from ganforge.errors import DataError
+from ganforge.registry import Registry
+
+# Environment variable that moves the default data folder (e.g. to a big scratch disk).
+DATA_ENV = "GANFORGE_DATA"
+
+# Names of ``TensorData.extra`` entries that are per-sample (N, ...) tensors aligned with ``x``;
+# :meth:`TensorData.head` slices them together with ``x`` so they stay aligned after a limit.
+PER_SAMPLE_EXTRAS = ("modes",)
+
+
+@dataclass
+class TensorData:
+    """A whole dataset held in memory.
+
+    Attributes:
+        x: (N, C, H, W) uint8 images in 0..255, or (N, D) float32 vectors (toy data).
+        y: (N,) int64 class indices, (N, A) float32 attribute vectors in {0, 1}, or None.
+        n_classes: number of classes for class labels (0 when y is None or attributes).
+        class_names: optional names of the classes (len n_classes) or attributes (len A).
+        name: the dataset registry key it came from.
+        source: human-readable provenance (files, split) for the run folder.
+        extra: free-form metadata (JSON-able values or tensors). Entries named in
+            ``PER_SAMPLE_EXTRAS`` are (N, ...) tensors aligned with ``x``.
+    """
+
+    x: torch.Tensor
+    y: Optional[torch.Tensor]
+    n_classes: int
+    name: str
+    class_names: Optional[list[str]] = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (C, H, W) or (D,)."""
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def head(self, n: int) -> TensorData:
+        """The first ``n`` samples (all of them when ``n >= len(self)``).
+
+        The slices are cloned so the full tensors can be freed (a view would keep them alive).
+        """
+        if n >= len(self):
+            return self
+        extra = dict(self.extra)
+        for key in PER_SAMPLE_EXTRAS:
+            if isinstance(extra.get(key), torch.Tensor):
+                extra[key] = extra[key][:n].clone()
+        y = None if self.y is None else self.y[:n].clone()
+        return replace(self, x=self.x[:n].clone(), y=y, extra=extra)
+
+
+# A dataset builder: (data_cfg) -> TensorData. Raises DataError with a one-line fix.
+DatasetBuilder = Callable[[Any], TensorData]
+DATASETS: Registry[DatasetBuilder] = Registry("dataset")
+
+
+# --------------------------------------------------------------------------------------------
+# Where the files live
+# --------------------------------------------------------------------------------------------
+
+def default_root() -> Path:
+    """The data folder used when ``data.root`` is not set.
+
+    ``$GANFORGE_DATA`` when set, else ``~/.cache/ganforge/data``. Nothing is created here:
+    folders are made only when something is downloaded or cached.
+    """
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "ganforge" / "data"
+
+
+def data_root(cfg: Any) -> Path:
+    """``cfg.root`` (user-expanded) when given, else :func:`default_root`."""
+    return Path(cfg.root).expanduser() if cfg.root else default_root()
+
+
+def find_file(name: str, folders: Sequence[Path], compressed: bool = False) -> Optional[Path]:
+    """First existing ``folder/name`` (or ``folder/name.gz`` when ``compressed``), else None."""
+    for folder in folders:
+        for candidate in (name, f"{name}.gz") if compressed else (name,):
+            path = folder / candidate
+            if path.is_file():
+                return path
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# One-line errors
+# --------------------------------------------------------------------------------------------
+
+def one_line(err: BaseException, limit: int = 160) -> str:
+    """``Type: message`` squeezed onto one short line, for embedding in a DataError."""
+    text = re.sub(r"\s+", " ", str(err)).strip()
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def missing_error(
+    dataset: str,
+    split: str,
+    files: Sequence[str],
+    folder: Path,
+    download_error: Optional[BaseException] = None,
+    note: str = "",
+) -> DataError:
+    """The DataError for a dataset whose files are not on disk.
+
+    Args:
+        dataset: registry key, e.g. "mnist".
+        split: "train" or "test".
+        files: the file names the user should provide.
+        folder: where they should go.
+        download_error: the exception of a failed download, when one was tried.
+        note: a short addition, e.g. "(.gz also accepted)".
+    """
+    names = ", ".join(files)
+    what = f"put {names} {note + ' ' if note else ''}in '{folder}'"
+    if download_error is None:
+        return DataError(
+            f"{dataset} {split} split not found: {what}, or set data.download=true "
+            f"(downloading needs network)"
+        )
+    return DataError(
+        f"{dataset} {split} split could not be downloaded ({one_line(download_error)}); "
+        f"downloading needs network, or {what} by hand"
+    )

@@ -1,0 +1,81 @@
+"""The original GAN objectives (Goodfellow et al. 2014) with optional label smoothing.
+
+``bce`` is the non-saturating game every DCGAN/cGAN implementation trains: D minimises the binary
+cross-entropy of real → 1 and fake → 0; G minimises −log D(G(z)). ``minimax`` keeps the paper's
+saturating G objective log(1 − D(G(z))), which gives vanishing gradients early in training and is
+here to show exactly that.
+
+Both work on D's raw logits (``binary_cross_entropy_with_logits``), which is numerically stable and
+avoids the popular bug of an MSE or BCE loss applied to an output without a sigmoid.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.losses.base import LOSSES, GANLoss, LossOutput
+from ganforge.models.base import Discriminator
+
+
+def _targets(like: torch.Tensor, value: float, value_range: Optional[list[float]]) -> torch.Tensor:
+    """Target labels shaped like ``like``: a constant, or U(low, high) noise (noisy soft labels)."""
+    if value_range is None:
+        return torch.full_like(like, value)
+    low, high = value_range
+    return torch.rand_like(like) * (high - low) + low
+
+
+@LOSSES.register("bce")
+class NonSaturatingLoss(GANLoss):
+    """Non-saturating GAN loss: BCE for D, −log D(G(z)) for G; optional one-sided/noisy labels."""
+
+    def discriminator_loss(
+        self,
+        discriminator: Discriminator,
+        real: torch.Tensor,
+        y_real: Optional[torch.Tensor],
+        fake: torch.Tensor,
+        y_fake: Optional[torch.Tensor],
+    ) -> LossOutput:
+        # Real and fake go through D separately: a D with BatchNorm must not mix their batch
+        # statistics (the DCGAN paper's advice), and the stats below need them apart anyway.
+        out_real = discriminator(real, y_real).adv
+        out_fake = discriminator(fake, y_fake).adv
+        t_real = _targets(out_real, self.cfg.real_label, self.cfg.real_label_range)
+        t_fake = _targets(out_fake, 0.0, self.cfg.fake_label_range)
+        loss_real = F.binary_cross_entropy_with_logits(out_real, t_real)
+        loss_fake = F.binary_cross_entropy_with_logits(out_fake, t_fake)
+        loss = loss_real + loss_fake
+        return LossOutput(loss, {
+            "Loss/D": loss.detach(),
+            "Loss/D/real": loss_real.detach(),
+            "Loss/D/fake": loss_fake.detach(),
+            "Prob/D(x)": torch.sigmoid(out_real.detach()).mean(),
+            "Prob/D(G(z))": torch.sigmoid(out_fake.detach()).mean(),
+        })
+
+    def generator_loss(
+        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
+    ) -> LossOutput:
+        out = discriminator(fake, y_fake).adv
+        loss = self._g_objective(out)
+        return LossOutput(loss, {
+            "Loss/G": loss.detach(),
+            # D(G(z)) after D's update: seed 001's "before/after" pair with Prob/D(G(z)).
+            "Prob/D(G(z))/G-step": torch.sigmoid(out.detach()).mean(),
+        })
+
+    def _g_objective(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+@LOSSES.register("minimax")
+class MinimaxLoss(NonSaturatingLoss):
+    """The paper's saturating minimax loss: G minimises log(1 − D(G(z)))."""
+
+    def _g_objective(self, logits: torch.Tensor) -> torch.Tensor:
+        # log(1 - sigmoid(l)) = -softplus(l); minimising it = minimising -BCE(l, 0).
+        return -F.softplus(logits).mean()

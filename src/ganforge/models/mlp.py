@@ -1,0 +1,176 @@
+"""Family ``mlp``: the fully connected GAN and cGAN.
+
+Unconditional, it is the vanilla GAN of Goodfellow et al. (2014) with LeakyReLU hidden units;
+conditional, it is the MLP cGAN of seed 001 (the PyTorch-GAN ``cgan.py`` layout): a learned label
+embedding is concatenated to z in G and to the flattened sample in D. The same nets serve images
+(C, H, W) and vectors (D,) such as the toy-2d mixtures, since both are just flattened.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
+from ganforge.models.layers import LabelEmbedding, as_shape, flat_size, init_weights, linear_norm
+# Imported under another name because the constructors take a ``dropout`` probability argument.
+from ganforge.models.layers import dropout as dropout_layer
+
+
+class MLPGenerator(Generator):
+    """G(z, y) = tanh(MLP([embed(y), z])) reshaped to ``out_shape``.
+
+    Each hidden layer is Linear → norm → LeakyReLU(0.2) → dropout. As in the PyTorch-GAN cGAN,
+    the first hidden layer has no BatchNorm: normalising right after the raw input would wash
+    out the label embedding's scale.
+
+    Args:
+        z_dim: latent size Z.
+        out_shape: (C, H, W) or (D,) of one sample.
+        hidden: widths of the hidden layers, e.g. [128, 256, 512, 1024].
+        n_classes: classes K to condition on (0 = unconditional).
+        embed_dim: label embedding size E (used when n_classes > 0).
+        norm: ``"batch"`` or ``"none"`` for hidden layers 2..L.
+        dropout: dropout probability after each hidden layer.
+        init: weight-init scheme (see :func:`~ganforge.models.layers.init_weights`).
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        out_shape: Sequence[int],
+        hidden: Sequence[int] = (128, 256, 512, 1024),
+        n_classes: int = 0,
+        embed_dim: int = 0,
+        norm: str = "batch",
+        dropout: float = 0.0,
+        init: str = "normal02",
+    ) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.n_classes = n_classes
+        self.out_shape = as_shape(out_shape)
+        self.embed = LabelEmbedding(n_classes, embed_dim) if n_classes else None
+        width = z_dim + (embed_dim if n_classes else 0)
+        layers: list[nn.Module] = []
+        for i, h in enumerate(hidden):
+            layers += [
+                nn.Linear(width, h),
+                linear_norm(norm if i > 0 else "none", h),
+                nn.LeakyReLU(0.2),
+                dropout_layer(dropout),
+            ]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(width, flat_size(self.out_shape))
+        init_weights(self, init)
+
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Args: z: (N, Z); y: (N,) int64 labels if conditional. Returns: (N, *out_shape) in [-1, 1]."""
+        h = torch.cat([self.embed(y), z], dim=1) if self.embed is not None else z
+        x = torch.tanh(self.out(self.body(h)))
+        return x.view(z.shape[0], *self.out_shape)
+
+
+class MLPDiscriminator(Discriminator):
+    """D(x, y) = Linear(MLP([flatten(x), embed(y)])) → raw logit.
+
+    Each hidden layer is Linear → norm → dropout → LeakyReLU(0.2) (the order of seed 001). The
+    first hidden layer has neither norm nor dropout, as in seed 001's discriminator and in the
+    DCGAN rule of no normalisation on D's input layer.
+
+    Args:
+        in_shape: (C, H, W) or (D,) of one sample.
+        hidden: widths of the hidden layers, e.g. [512, 512, 512].
+        n_classes: classes K to condition on (0 = unconditional).
+        embed_dim: label embedding size E (used when n_classes > 0).
+        norm: ``"batch"``, ``"layer"`` or ``"none"`` for hidden layers 2..L.
+        dropout: dropout probability in hidden layers 2..L (seed 001: 0.4).
+        init: weight-init scheme.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        hidden: Sequence[int] = (512, 512, 512),
+        n_classes: int = 0,
+        embed_dim: int = 0,
+        norm: str = "none",
+        dropout: float = 0.0,
+        init: str = "normal02",
+    ) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.in_shape = as_shape(in_shape)
+        self.embed = LabelEmbedding(n_classes, embed_dim) if n_classes else None
+        width = flat_size(self.in_shape) + (embed_dim if n_classes else 0)
+        layers: list[nn.Module] = []
+        for i, h in enumerate(hidden):
+            layers += [
+                nn.Linear(width, h),
+                linear_norm(norm if i > 0 else "none", h),
+                dropout_layer(dropout if i > 0 else 0.0),
+                nn.LeakyReLU(0.2),
+            ]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(width, 1)
+        init_weights(self, init)
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
+        """Args: x: (N, *in_shape) in [-1, 1]; y: (N,) labels if conditional.
+
+        Returns:
+            DOutput with adv (N,) logits and features (N, hidden[-1]).
+        """
+        h = x.reshape(x.shape[0], -1)
+        if self.embed is not None:
+            h = torch.cat([h, self.embed(y)], dim=1)
+        features = self.body(h)
+        return DOutput(adv=self.out(features).squeeze(1), features=features)
+
+
+def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
+    """Constructor kwargs of family ``mlp`` from a ModelConfig and the data's sample shape."""
+    n_classes, embed_dim = conditioning(model_cfg, n_classes, "mlp")
+    shape = [int(s) for s in data_shape]
+    return {
+        "generator": {
+            "z_dim": model_cfg.z_dim,
+            "out_shape": shape,
+            "hidden": list(model_cfg.g_hidden),
+            "n_classes": n_classes,
+            "embed_dim": embed_dim,
+            "norm": model_cfg.g_norm,
+            "dropout": model_cfg.g_dropout,
+            "init": model_cfg.init,
+        },
+        "discriminator": {
+            "in_shape": shape,
+            "hidden": list(model_cfg.d_hidden),
+            "n_classes": n_classes,
+            "embed_dim": embed_dim,
+            "norm": model_cfg.d_norm,
+            "dropout": model_cfg.d_dropout,
+            "init": model_cfg.init,
+        },
+    }
+
+
+_DOC = (
+    "fully connected GAN (Goodfellow 2014) / MLP cGAN (seed 001); images or vectors; "
+    "widths model.g_hidden / model.d_hidden"
+)
+MODELS.register("mlp", doc=_DOC)(
+    ModelSpec(
+        generator=MLPGenerator,
+        discriminator=MLPDiscriminator,
+        kwargs=mlp_kwargs,
+        image=True,
+        conv=False,
+        vectors=True,
+        doc=_DOC,
+    )
+)

@@ -1,0 +1,221 @@
+"""The training loop. It never names a GAN variant: the loss object decides what D and G optimise.
+
+Per generator step:
+    1. ``loss.n_critic`` discriminator steps on fresh real batches and fresh fakes;
+    2. one generator step — reusing the last fakes' graph, so G runs forward once per step;
+    3. stats, progress grids, checkpoints on their intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from ganforge import fileio
+from ganforge.config import Config
+from ganforge.errors import CheckpointError, ConfigError
+from ganforge.reporting import JsonlWriter, StatsCollector, TensorBoardWriter
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.progress import ProgressImages
+from ganforge.training.setup import Setup, build
+
+
+@dataclass
+class Budget:
+    """Stop after ``steps`` G steps, ``epochs`` passes over the data or ``minutes`` of training,
+    whichever comes first."""
+
+    steps: Optional[int]
+    epochs: Optional[float]
+    minutes: Optional[float]
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> Optional[int]:
+        limits = [s for s in (self.steps, self._epoch_steps()) if s is not None]
+        return min(limits) if limits else None
+
+    def _epoch_steps(self) -> Optional[int]:
+        if self.epochs is None:
+            return None
+        return max(1, math.ceil(self.epochs * self.steps_per_epoch))
+
+    def done(self, step: int, elapsed_s: float) -> bool:
+        total = self.total_steps
+        if total is not None and step >= total:
+            return True
+        return self.minutes is not None and elapsed_s >= self.minutes * 60
+
+
+class Trainer:
+    """Runs one training job into ``run_dir``.
+
+    Args:
+        cfg: resolved config.
+        run_dir: the run folder (created if needed).
+        resume: continue from the newest valid checkpoint in ``run_dir``.
+        log: callable for one-line console messages.
+    """
+
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
+                 log: Callable[[str], None] = print) -> None:
+        self.cfg, self.run_dir, self.log = cfg, Path(run_dir), log
+        self.s: Setup = build(cfg)
+        self.step = 0
+        self.elapsed = 0.0
+        t = cfg.train
+        self.budget = Budget(t.steps, t.epochs, t.minutes, self.s.sampler.steps_per_epoch)
+        if self.budget.total_steps is None and t.minutes is None:
+            raise ConfigError("no training budget; set train.steps, train.epochs or "
+                              "--time-budget 5m")
+        grid_steps: list[int] = []
+        if resume:
+            grid_steps = self._restore()
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fileio.write_text(self.run_dir / "config.json", cfg.to_json() + "\n")
+            fileio.write_json(self.run_dir / "model.json", self.s.record)
+        self.stats = StatsCollector()
+        self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
+        if cfg.log.tensorboard:
+            self.stats.attach(TensorBoardWriter(self.run_dir / "tb"))
+        self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps)
+
+    # ---------------------------------------------------------------- one step
+    def train_step(self) -> None:
+        s = self.s
+        G, D, loss, opt = s.generator, s.discriminator, s.loss, s.optimizers
+        s.schedule.apply(opt, self.step)
+        B = self.cfg.train.batch_size
+
+        # --- discriminator: n_critic steps, fakes detached from G
+        D.requires_grad_(True)
+        for i in range(loss.n_critic):
+            real, y_real = s.sampler.next()
+            z, y_fake = s.noise(B)
+            last = i == loss.n_critic - 1
+            # The last fake batch keeps G's graph so the G step below can reuse it.
+            with torch.set_grad_enabled(last):
+                fake = G(z, y_fake)
+            out_d = loss.discriminator_loss(D, real, y_real, fake.detach(), y_fake)
+            opt["D"].zero_grad(set_to_none=True)
+            out_d.loss.backward()
+            opt["D"].step()
+            loss.after_discriminator_step(D)
+            self.stats.add_many(out_d.stats)
+
+        # --- generator: D frozen so backward skips D's weight gradients
+        D.requires_grad_(False)
+        out_g = loss.generator_loss(D, fake, y_fake)
+        opt["G"].zero_grad(set_to_none=True)
+        out_g.loss.backward()
+        opt["G"].step()
+        self.stats.add_many(out_g.stats)
+        self.step += 1
+
+    # ---------------------------------------------------------------- the run
+    def fit(self) -> dict[str, Any]:
+        cfg, s = self.cfg, self.s
+        s.generator.train()
+        s.discriminator.train()
+        bar = tqdm(total=self.budget.total_steps, initial=self.step, disable=not cfg.log.progress,
+                   desc=cfg.name, unit="step", dynamic_ncols=True, leave=True)
+        start = time.perf_counter() - self.elapsed
+        window_t, window_step = time.perf_counter(), self.step
+        images_per_s = 0.0
+        epoch = s.sampler.epoch
+        if self.step == 0:
+            self.images.snapshot(0)
+        while not self.budget.done(self.step, time.perf_counter() - start):
+            self.train_step()
+            bar.update(1)
+            self.elapsed = time.perf_counter() - start
+            if self.step % cfg.log.log_every == 0:
+                now = time.perf_counter()
+                imgs = (self.step - window_step) * cfg.train.batch_size * s.loss.n_critic
+                images_per_s = imgs / max(now - window_t, 1e-9)
+                window_t, window_step = now, self.step
+                record = self.stats.flush(self.step, {
+                    "Speed/images_per_s": images_per_s, "Progress/epoch": s.sampler.epoch,
+                    "Time/elapsed_s": self.elapsed})
+                bar.set_postfix_str(self._postfix(record), refresh=False)
+            new_epoch = s.sampler.epoch != epoch
+            epoch = s.sampler.epoch
+            if self.step % cfg.log.sample_every == 0 or new_epoch:
+                self.images.snapshot(self.step)
+            if self.step % cfg.log.checkpoint_every == 0:
+                self.save()
+        bar.close()
+        return self.finish(images_per_s)
+
+    def finish(self, images_per_s: float) -> dict[str, Any]:
+        """Final grid, GIF, loss plot, last checkpoint and ``summary.json``."""
+        if self.stats.names:  # steps since the last log line
+            self.stats.flush(self.step, {"Speed/images_per_s": images_per_s,
+                                         "Progress/epoch": self.s.sampler.epoch,
+                                         "Time/elapsed_s": self.elapsed})
+        record = self.stats.latest
+        if self.images.last_step != self.step:
+            self.images.snapshot(self.step)
+        self.images.finalize()
+        self.save()
+        summary = {
+            "steps": self.step,
+            "epochs": self.s.sampler.epoch + self.s.sampler.position
+            / max(1, self.s.sampler.steps_per_epoch),
+            "elapsed_s": round(self.elapsed, 3),
+            "images_per_s": round(images_per_s, 2),
+            "device": str(self.s.device),
+            "final": {k: v for k, v in record.items() if k != "step"},
+        }
+        fileio.write_json(self.run_dir / "summary.json", summary)
+        self.stats.close()
+        return summary
+
+    @staticmethod
+    def _postfix(record: dict[str, float]) -> str:
+        keys = [("D", "Loss/D"), ("G", "Loss/G"), ("D(x)", "Prob/D(x)"),
+                ("D(G(z))", "Prob/D(G(z))"), ("img/s", "Speed/images_per_s")]
+        parts = [f"{short}={record[k]:.3g}" for short, k in keys
+                 if record.get(k) is not None]
+        return " ".join(parts)
+
+    # ---------------------------------------------------------------- checkpoints
+    def save(self) -> Path:
+        s = self.s
+        meta = {
+            "config": self.cfg.to_dict(),
+            "model": s.record,
+            "sampler": s.sampler.state_dict(),
+            "elapsed_s": self.elapsed,
+            "grid_steps": self.images.steps,
+        }
+        return ckpt.save_checkpoint(
+            self.run_dir, self.step, {"G": s.generator, "D": s.discriminator}, s.optimizers,
+            meta, keep=self.cfg.log.keep_checkpoints)
+
+    def _restore(self) -> list[int]:
+        """Load the newest valid checkpoint; returns the steps of the grids saved so far."""
+        s = self.s
+        path, tensors, meta = ckpt.latest_checkpoint(self.run_dir, warn=self.log)
+        if meta["model"]["arch"] != s.record["arch"] or \
+                meta["model"]["model_args"] != s.record["model_args"]:
+            raise CheckpointError(f"checkpoint '{path}' holds a different model than this "
+                                  "config; resume with the run's own config.json")
+        s.generator.load_state_dict(ckpt.module_state(tensors, "G"))
+        s.discriminator.load_state_dict(ckpt.module_state(tensors, "D"))
+        for name, opt in s.optimizers.items():
+            ckpt.restore_optimizer(opt, name, tensors, meta)
+        s.sampler.load_state_dict(meta["sampler"])
+        ckpt.restore_rng(tensors, meta["rng"])
+        self.step, self.elapsed = meta["step"], meta["elapsed_s"]
+        JsonlWriter.truncate_after(self.run_dir / "stats.jsonl", self.step)
+        self.log(f"resumed from {path.name} at step {self.step}")
+        return list(meta.get("grid_steps", []))
+

@@ -1,0 +1,118 @@
+"""Everything a training run is built from, resolved from the config in one place.
+
+:func:`build` turns a :class:`~ganforge.config.Config` into a :class:`Setup` — device, data,
+sampler, G, D, loss object, optimizers, noise — and refuses combinations that make no sense
+before any training starts. The loop (``loop.py``) then only walks steps.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from ganforge.config import Config
+from ganforge.data import BatchSampler, build_dataset
+from ganforge.data.base import TensorData
+from ganforge.errors import ConfigError
+from ganforge.losses import LOSSES, GANLoss
+from ganforge.models import MODELS, Discriminator, Generator, build_models
+from ganforge.training.noise import NoiseSampler
+from ganforge.training.optim import Schedule, build_optimizer
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" → CUDA when present, else CPU; explicit names are checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device='{name}' but no CUDA device is visible; use "
+                          "train.device=cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device='mps' but MPS is not available; use cpu or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        # cuBLAS needs this workspace setting for deterministic matmuls on CUDA.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def model_record(cfg: Config, data: TensorData, model_args: dict[str, Any]) -> dict[str, Any]:
+    """What ``generate`` needs to rebuild G without the config or the data (saved as model.json)."""
+    return {
+        "arch": cfg.model.arch,
+        "model_args": model_args,
+        "conditional": cfg.model.conditional,
+        "n_classes": data.n_classes if cfg.model.conditional else 0,
+        "class_names": data.class_names,
+        "data_shape": list(data.shape),
+        "z_dim": cfg.model.z_dim,
+        "z_dist": cfg.model.z_dist,
+        "dataset": cfg.data.name,
+    }
+
+
+def check_combination(cfg: Config, data: Optional[TensorData] = None) -> None:
+    """Refuse model/loss/data combinations at config time, with the fix in the message."""
+    spec = MODELS.get(cfg.model.arch)
+    loss_cls = LOSSES.get(cfg.loss.name)
+    loss_cls.check(spec, cfg.model)
+    if data is not None and not data.is_image and spec.conv:
+        raise ConfigError(f"model '{cfg.model.arch}' is convolutional and cannot train on vector "
+                          f"data '{cfg.data.name}'; use model.arch=mlp")
+    if data is not None and cfg.model.conditional and data.n_classes == 0:
+        raise ConfigError(f"model.conditional=true but dataset '{cfg.data.name}' has no class "
+                          "labels; set model.conditional=false or use a labelled dataset")
+
+
+@dataclass
+class Setup:
+    cfg: Config
+    device: torch.device
+    data: TensorData
+    sampler: BatchSampler
+    generator: Generator
+    discriminator: Discriminator
+    loss: GANLoss
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedule: Schedule
+    noise: NoiseSampler
+    model_args: dict[str, Any]
+    record: dict[str, Any]
+
+
+def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
+    """Resolve every component of a run (seeded, on the chosen device)."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    device = pick_device(cfg.train.device)
+    check_combination(cfg)
+    data = build_dataset(cfg.data)
+    check_combination(cfg, data)
+    spec = MODELS.get(cfg.model.arch)
+    n_classes = data.n_classes if cfg.model.conditional else 0
+    model_args = spec.kwargs(cfg.model, data.shape, n_classes)
+    G, D = build_models(cfg.model.arch, model_args)
+    G, D = G.to(device), D.to(device)
+    loss = LOSSES.get(cfg.loss.name)(cfg.loss)
+    lrs = {"G": cfg.optim.lr_g, "D": cfg.optim.lr_d}
+    optimizers = {
+        "G": build_optimizer(G.parameters(), cfg.optim, lrs["G"]),
+        "D": build_optimizer(D.parameters(), cfg.optim, lrs["D"]),
+    }
+    sampler = BatchSampler(data, cfg.train.batch_size, device, cfg.train.seed, rank, world_size)
+    noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device)
+    return Setup(cfg, device, data, sampler, G, D, loss, optimizers, Schedule(cfg.optim, lrs),
+                 noise, model_args, model_record(cfg, data, model_args))
