@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _generate_parser(sub)
+    from ganforge.metrics.evaluate import add_evaluate_parser
+    from ganforge.metrics.evaluator import add_train_evaluator_parser
+
+    add_evaluate_parser(sub)
+    add_train_evaluator_parser(sub)
     sub.add_parser("list", help="list presets, models, losses and datasets")
     p = sub.add_parser("summary", help="print G and D layer tables of a preset")
     p.add_argument("preset")
@@ -160,12 +165,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ganforge.config import list_presets, resolve
     from ganforge.data import DATASETS
     from ganforge.losses import LOSSES
+    from ganforge.metrics import EXTRACTORS, METRICS
     from ganforge.models import MODELS
 
     print("presets:")
     for name in list_presets():
         print(f"  {name:28s} {resolve(name).description}")
-    for title, reg in (("models", MODELS), ("losses", LOSSES), ("datasets", DATASETS)):
+    for title, reg in (("models", MODELS), ("losses", LOSSES), ("datasets", DATASETS),
+                       ("metrics", METRICS), ("feature extractors", EXTRACTORS)):
         print(f"{title}:")
         for name in reg.names():
             print(f"  {name:28s} {reg.doc(name)}")
@@ -208,8 +215,20 @@ def _data_shape_without_loading(cfg) -> tuple[tuple[int, ...], int]:
     return shape, n_classes
 
 
-COMMANDS = {"train": cmd_train, "generate": cmd_generate, "list": cmd_list,
-            "summary": cmd_summary}
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ganforge.metrics.evaluate import cmd_evaluate as run
+
+    return run(args)
+
+
+def cmd_train_evaluator(args: argparse.Namespace) -> int:
+    from ganforge.metrics.evaluator import cmd_train_evaluator as run
+
+    return run(args)
+
+
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
+            "train-evaluator": cmd_train_evaluator, "list": cmd_list, "summary": cmd_summary}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -33,6 +33,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         ) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; give results the usual permissions (0666 minus the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

@@ -23,6 +23,7 @@ from ganforge.data import (  # noqa: F401  (imported so that each module registe
     synthetic,
     torchvision_sets,
     toy,
+    stacked_mnist,
 )
 from ganforge.data.base import DATASETS, TensorData, data_root, default_root
 from ganforge.data.sampler import BatchSampler
@@ -53,6 +54,7 @@ KNOWN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
     "image-folder": ((3, 64, 64), 0),
     "toy-2d": ((2,), 0),
     "synthetic": ((1, 28, 28), 10),
+    "stacked-mnist": ((3, 28, 28), 1000),
 }
 
 

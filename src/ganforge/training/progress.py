@@ -72,6 +72,9 @@ class ProgressImages:
         self.reference: Optional[np.ndarray] = None
         if not setup.data.is_image:  # toy data: scatter against a fixed subset of the real points
             self.reference = setup.data.x[:2000].cpu().numpy()
+        elif self.tb is not None and not self.steps:  # real images once, to compare by eye
+            real = setup.data.x[: self.z.shape[0]].float() / 127.5 - 1
+            self.tb.write_image("Samples/real", 0, make_grid(real, self.nrow))
 
     @property
     def last_step(self) -> Optional[int]:

@@ -1,0 +1,67 @@
+"""Smoke tests of the speed benchmark: its loops run and its report renders (no timing checks).
+
+The benchmark lives in ``benchmarks/`` (scripts, not a package), so the folder is put on
+``sys.path`` the way running ``python benchmarks/speed.py`` would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+# Two training steps per measurement: one warm-up step and one timed window of one step.
+TINY = dict(warmup_s=0.0, min_warmup_steps=1, window_s=0.0, windows=1, data_min_iters=2,
+            synthetic_limit=64)
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    speed = importlib.import_module("speed")
+    return speed, importlib.import_module("baseline"), importlib.import_module("report")
+
+
+@pytest.mark.parametrize("preset", ["cgan-kmnist", "gan-toy2d"])
+def test_measure_preset_runs_the_real_loop(bench, preset):
+    speed, _, report = bench
+    row = speed.measure_preset(preset, 8, 1, speed.Protocol(**TINY))
+    assert row["batch"] == 8 and row["threads"] == 1
+    assert row["images_per_s"]["median"] > 0 and row["peak_rss_mib"] > 0
+    assert report.data_pct(row) >= 0
+    if preset == "cgan-kmnist":  # KMNIST is not offline: synthetic stand-in, said so
+        assert "synthetic" in row["data"]
+
+
+def test_baseline_loop_runs(bench, mnist_root):
+    _, baseline, _ = bench
+    from ganforge.config import resolve
+
+    loop = baseline.BaselineGAN(resolve("dcgan-seed002-mnist"), batch_size=8, root=mnist_root,
+                                limit=64)
+    assert loop.run(2) > 0 and loop.data_time > 0
+    real, labels = loop.next_batch()
+    assert tuple(real.shape) == (8, 1, 28, 28) and tuple(labels.shape) == (8,)
+    assert -1.0 <= float(real.min()) and float(real.max()) <= 1.0  # ToTensor + Normalize(.5, .5)
+
+
+def test_side_by_side_and_report(bench, mnist_root, tmp_path):
+    speed, _, report = bench
+    proto = speed.Protocol(**TINY)
+    compare = speed.measure_compare("cgan-mnist", 8, 1, proto, data_root=mnist_root, limit=64)
+    assert compare["ratio"] > 0 and len(compare["pair_ratios"]) == 1
+    row = speed.measure_preset("cgan-mnist", 8, 1, proto, data_root=mnist_root)
+    row.update(default=True, wall_s=0.0)
+    compare.update(seed="seed 001", wall_s=0.0)
+    results = {"command": "test", "date_utc": "now", "threads": 1, "quick": True,
+               "machine": {**report.machine_info(1), "loadavg_end": [0.0, 0.0, 0.0]},
+               "protocol": TINY, "wall_s": 0.0, "presets": [row], "comparisons": [compare]}
+    results["defaults_vs_baseline"] = report.defaults_vs_baseline([row], [compare])
+    results["targets"] = report.evaluate_targets(results)
+    json_path, md_path = report.write_results(results, tmp_path, "speed_cpu_test")
+    assert json.loads(json_path.read_text())["presets"][0]["preset"] == "cgan-mnist"
+    text = md_path.read_text()
+    assert "## Targets" in text and "seed 001" in text and "MNIST test split" in text
