@@ -109,10 +109,15 @@ class Run:
                  device: str = "cpu") -> None:
         self.path = Path(path)
         self.device = pick_device(device)
-        if checkpoint is None:
+        if checkpoint is None or str(checkpoint) == "latest":
             ckpt_path, tensors, meta = ckpt.latest_checkpoint(self.path)
         else:
             ckpt_path = Path(checkpoint)
+            if str(checkpoint) == "best":  # kept by eval.best inside the run folder
+                ckpt_path = self.path / ckpt.CKPT_DIR / "best.json"
+                if not ckpt_path.is_file():
+                    raise CheckpointError(f"run '{self.path}' has no best checkpoint; train "
+                                          "with eval.every and eval.best set")
             tensors, meta = ckpt.load_checkpoint(ckpt_path)
         self.checkpoint, self.step, self.meta = ckpt_path, meta["step"], meta
         record = meta["model"]

@@ -52,7 +52,8 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
                    "'images' uint8 and 'labels' int64")
     p.add_argument("--out", "-o", required=True, help="output file or folder")
     p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same samples)")
-    p.add_argument("--checkpoint", help="a checkpoints/step_*.json file (default: newest)")
+    p.add_argument("--checkpoint", help="'best' (kept by eval.best) or a checkpoints/step_*.json "
+                   "file (default: the newest)")
     p.add_argument("--device", default="auto")
 
 

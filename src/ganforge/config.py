@@ -105,6 +105,15 @@ class LogConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0                    # steps between in-loop evaluations; 0 = off
+    metrics: list[str] = field(default_factory=lambda: ["fid"])  # metric registry names
+    samples: int = 2000               # fake samples per evaluation (fixed latents and labels)
+    extractor: Optional[str] = None   # feature extractor; None -> "<dataset>-lenet"
+    best: Optional[str] = None        # keep checkpoints/best.* by this metric, e.g. "fid"
+
+
+@dataclass
 class Config:
     name: str = "custom"              # preset name (or "custom")
     description: str = ""             # one line shown by `ganforge list`
@@ -116,6 +125,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -321,7 +331,7 @@ def _choice(value: str, key: str, choices: tuple[str, ...]) -> None:
 
 def validate(cfg: Config) -> None:
     """Range and choice checks that do not need the registries (those run in :mod:`ganforge.api`)."""
-    d, m, lo, o, t, g = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train, cfg.log
+    d, m, lo, o, t, g, e = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train, cfg.log, cfg.eval
     _choice(d.split, "data.split", ("train", "test"))
     _choice(d.toy, "data.toy", ("8gaussians", "25gaussians", "swissroll"))
     _choice(d.labels, "data.labels", ("class", "attributes"))
@@ -362,3 +372,8 @@ def validate(cfg: Config) -> None:
     for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                 "grid_columns", "grid_samples", "max_grid_frames"):
         _check(getattr(g, key) > 0, f"log.{key} must be positive")
+    _check(e.every >= 0, "eval.every must be >= 0 (0 turns in-loop metrics off)")
+    _check(e.samples > 1, "eval.samples must be at least 2, e.g. 2000")
+    _check(e.best is None or e.best in e.metrics,
+           f"eval.best='{e.best}' is not in eval.metrics {e.metrics}; add it there")
+    _check(e.best is None or e.every > 0, "eval.best needs in-loop metrics; set eval.every")

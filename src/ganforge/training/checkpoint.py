@@ -113,6 +113,7 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     meta: dict[str, Any],
     keep: int = 2,
+    label: Optional[str] = None,
 ) -> Path:
     """Write a checkpoint atomically and rotate old ones; returns the JSON path.
 
@@ -122,6 +123,8 @@ def save_checkpoint(
         meta: JSON-able run state (config, model args, sampler state, elapsed time, ...).
         keep: number of most recent checkpoints kept; older ones are deleted only after this one
             is complete, so the only good checkpoint is never removed.
+        label: save as ``checkpoints/<label>.*`` (e.g. "best") instead of ``step_<step>``;
+            labelled checkpoints are outside the rotation.
     """
     tensors: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
@@ -136,6 +139,9 @@ def save_checkpoint(
     tensors.update(rng_tensors)
     blob = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
     st_path, json_path = checkpoint_paths(run_dir, step)
+    if label is not None:
+        st_path, json_path = (st_path.with_name(f"{label}.safetensors"),
+                              json_path.with_name(f"{label}.json"))
     fileio.write_bytes(st_path, blob)
     record = {
         "format_version": FORMAT_VERSION,
@@ -148,7 +154,8 @@ def save_checkpoint(
         **meta,
     }
     fileio.write_json(json_path, record)
-    rotate(run_dir, keep)
+    if label is None:
+        rotate(run_dir, keep)
     return json_path
 
 

@@ -22,6 +22,7 @@ from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.reporting import JsonlWriter, StatsCollector, TensorBoardWriter
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.monitor import MetricMonitor
 from ganforge.training.progress import ProgressImages
 from ganforge.training.setup import Setup, build
 
@@ -75,6 +76,7 @@ class Trainer:
             raise ConfigError("no training budget; set train.steps, train.epochs or "
                               "--time-budget 5m")
         grid_steps: list[int] = []
+        self._monitor_state: Optional[dict[str, Any]] = None
         if resume:
             grid_steps = self._restore()
         else:
@@ -86,6 +88,9 @@ class Trainer:
         if cfg.log.tensorboard:
             self.stats.attach(TensorBoardWriter(self.run_dir / "tb"))
         self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps)
+        self.monitor: Optional[MetricMonitor] = None
+        if cfg.eval.every > 0:
+            self.monitor = MetricMonitor(self.s, log=log, state=self._monitor_state)
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> None:
@@ -136,6 +141,8 @@ class Trainer:
             self.train_step()
             bar.update(1)
             self.elapsed = time.perf_counter() - start
+            if self.monitor is not None and self.monitor.due(self.step):
+                self.evaluate()
             if self.step % cfg.log.log_every == 0:
                 now = time.perf_counter()
                 imgs = (self.step - window_step) * cfg.train.batch_size * s.loss.n_critic
@@ -186,8 +193,16 @@ class Trainer:
                  if record.get(k) is not None]
         return " ".join(parts)
 
+    def evaluate(self) -> None:
+        """In-loop metrics (reported with the next stats line); keeps the best checkpoint."""
+        assert self.monitor is not None
+        values = self.monitor.evaluate(self.step)
+        self.stats.add_many(values)
+        if self.monitor.improved(values, self.step):
+            self.save(name="best")
+
     # ---------------------------------------------------------------- checkpoints
-    def save(self) -> Path:
+    def save(self, name: Optional[str] = None) -> Path:
         s = self.s
         meta = {
             "config": self.cfg.to_dict(),
@@ -195,10 +210,11 @@ class Trainer:
             "sampler": s.sampler.state_dict(),
             "elapsed_s": self.elapsed,
             "grid_steps": self.images.steps,
+            "monitor": None if self.monitor is None else self.monitor.state_dict(),
         }
         return ckpt.save_checkpoint(
             self.run_dir, self.step, {"G": s.generator, "D": s.discriminator}, s.optimizers,
-            meta, keep=self.cfg.log.keep_checkpoints)
+            meta, keep=self.cfg.log.keep_checkpoints, label=name)
 
     def _restore(self) -> list[int]:
         """Load the newest valid checkpoint; returns the steps of the grids saved so far."""
@@ -217,5 +233,6 @@ class Trainer:
         self.step, self.elapsed = meta["step"], meta["elapsed_s"]
         JsonlWriter.truncate_after(self.run_dir / "stats.jsonl", self.step)
         self.log(f"resumed from {path.name} at step {self.step}")
+        self._monitor_state = meta.get("monitor")
         return list(meta.get("grid_steps", []))
 

@@ -14,7 +14,9 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig, lr: 
     """Adam, SGD or RMSprop with the run's hyper-parameters."""
     params = [p for p in params if p.requires_grad]
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), eps=cfg.eps)
+        # The fused kernel (CPU and CUDA) updates all tensors in one pass; the per-tensor loop
+        # took a quarter of an MLP cGAN step on the CPU.
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=True)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
     return torch.optim.RMSprop(params, lr=lr, eps=cfg.eps, momentum=cfg.momentum)
