@@ -201,3 +201,18 @@ def test_toy_points_npz_with_the_toy_flag(tmp_path, capsys):
     assert "modes30_25gaussians" in capsys.readouterr().out
     (result,) = json.loads((tmp_path / "toy-metrics.json").read_text())["results"]
     assert result["value"] == 10.0 and result["protocol"]["reference"]["toy"] == "25gaussians"
+
+
+def test_label_accuracy_of_real_held_out_images_equals_the_evaluators_accuracy(tmp_path):
+    """Score the evaluator's own held-out images (the synthetic test split) as 'samples'."""
+    from ganforge.metrics.evaluator import train_evaluator
+
+    cfg = DataConfig(name="synthetic", limit=600)
+    report = train_evaluator(cfg, epochs=1, batch_size=50, seed=0, threads=1,
+                             out_path=str(tmp_path / "ev.safetensors"), log=lambda m: None)
+    held = build_dataset(DataConfig(name="synthetic", split="test", limit=600))
+    assert len(held) == report["heldout_size"]
+    npz = save_npz(tmp_path / "real.npz", held.x, held.y.tolist())
+    (result,) = E.evaluate(npz, ["label-acc"], extractor=report["path"], n_fake=None,
+                           log=lambda m: None)
+    assert result.value == pytest.approx(report["heldout_accuracy"], abs=1e-12)

@@ -37,14 +37,37 @@ class FeatureExtractor:
     n_classes: int = 0
     class_names: Optional[list[str]] = None
     feature_dim: int
+    batch_size: int = 250  # images per forward pass (bounds activation memory)
 
-    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Args: images (N, C, H, W) float in [-1, 1] on any device.
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """Convert a batch (N, C, H, W) in [-1, 1] (or uint8) to the network's input."""
+        raise NotImplementedError
+
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Network pass on one prepared batch: features (B, F) and logits (B, K) or None."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def features_and_logits(self, images: torch.Tensor
+                            ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Features and logits of any number of images, computed ``batch_size`` at a time.
+
+        Args:
+            images: (N, C, H, W) float in [-1, 1] (or uint8) on any device.
 
         Returns:
-            features (N, F) float64-safe float32 on the CPU; logits (N, K) or None.
+            features (N, F) float32 on the CPU; logits (N, K) float32 on the CPU, or None.
         """
-        raise NotImplementedError
+        feats, logits = [], []
+        for i in range(0, images.shape[0], self.batch_size):
+            f, lg = self.forward(self.prepare(images[i:i + self.batch_size]))
+            feats.append(f.float().cpu())
+            if lg is not None:
+                logits.append(lg.float().cpu())
+        if not feats:
+            empty_logits = torch.empty(0, self.n_classes) if self.n_classes else None
+            return torch.empty(0, self.feature_dim), empty_logits
+        return torch.cat(feats), (torch.cat(logits) if logits else None)
 
     def provenance(self) -> dict[str, Any]:
         return {"extractor": self.name, "extractor_sha256": self.checksum,

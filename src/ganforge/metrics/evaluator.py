@@ -346,21 +346,11 @@ class DomainEvaluator(FeatureExtractor):
                               align_corners=False)
         return x
 
-    @torch.no_grad()
-    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Args: images (N, C, H, W) float in [-1, 1] (or uint8), on any device.
+    batch_size = INFER_BATCH
 
-        Returns:
-            features (N, F) and logits (N, K), float32 on the CPU.
-        """
-        feats, logits = [], []
-        for i in range(0, images.shape[0], INFER_BATCH):
-            f, lg = self.model(self.prepare(images[i:i + INFER_BATCH]))
-            feats.append(f.float().cpu())
-            logits.append(lg.float().cpu())
-        if not feats:
-            return torch.empty(0, self.feature_dim), torch.empty(0, self.n_classes)
-        return torch.cat(feats), torch.cat(logits)
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (B, F) and logits (B, K) of one prepared batch."""
+        return self.model(batch)
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "extractor_arch": self.meta["arch"],

@@ -189,21 +189,11 @@ class InceptionV3(FeatureExtractor):
                                 f"{x.shape[1]} channels")
         return x.contiguous()
 
-    @torch.no_grad()
-    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Args: images (N, C, H, W) float in [-1, 1] (or uint8) of any size, C in {1, 3}.
+    batch_size = BATCH
 
-        Returns:
-            features (N, 2048) and unbiased logits (N, 1008), float32 on the CPU.
-        """
-        feats, logits = [], []
-        for i in range(0, images.shape[0], BATCH):
-            f, lg = self.network(self.prepare(images[i:i + BATCH]))
-            feats.append(f.float().cpu())
-            logits.append(lg.float().cpu())
-        if not feats:
-            return torch.empty(0, self.feature_dim), torch.empty(0, self.n_classes)
-        return torch.cat(feats), torch.cat(logits)
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pool features (B, 2048) and unbiased logits (B, 1008) of one prepared batch."""
+        return self.network(batch)
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "extractor_impl": "torch-fidelity "
