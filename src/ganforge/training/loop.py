@@ -79,7 +79,11 @@ class Trainer:
         self._monitor_state: Optional[dict[str, Any]] = None
         if resume:
             grid_steps = self._restore()
-        else:
+        # Built before anything is written: a missing evaluator must not leave a run folder.
+        self.monitor: Optional[MetricMonitor] = None
+        if cfg.eval.every > 0:
+            self.monitor = MetricMonitor(self.s, log=log, state=self._monitor_state)
+        if not resume:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             fileio.write_text(self.run_dir / "config.json", cfg.to_json() + "\n")
             fileio.write_json(self.run_dir / "model.json", self.s.record)
@@ -88,9 +92,6 @@ class Trainer:
         if cfg.log.tensorboard:
             self.stats.attach(TensorBoardWriter(self.run_dir / "tb"))
         self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps)
-        self.monitor: Optional[MetricMonitor] = None
-        if cfg.eval.every > 0:
-            self.monitor = MetricMonitor(self.s, log=log, state=self._monitor_state)
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> None:
