@@ -15,7 +15,6 @@ start from an empty reference cache (features of the 10k real images are compute
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

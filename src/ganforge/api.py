@@ -170,7 +170,7 @@ class Run:
         """
         n, y = self._labels(labels, n)
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        z = self.noise._draw(n, gen).to(self.device)
+        z = self.noise.z(n, gen, device="cpu").to(self.device)
         return render_samples(self.generator, z, y)
 
     def per_class_labels(self, per_class: int) -> torch.Tensor:

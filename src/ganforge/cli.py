@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from ganforge.errors import GanforgeError
+
+if TYPE_CHECKING:  # torch loads lazily so `ganforge --help` stays fast
+    import torch
 
 EXIT_USER_ERROR = 2
 
@@ -202,8 +205,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _data_shape_without_loading(cfg) -> tuple[tuple[int, ...], int]:
-    """Sample shape and class count for ``summary``, from a tiny build of the dataset when the
-    dataset needs no files, else from the config (so summary works offline)."""
+    """Sample shape and class count for ``summary`` from the dataset's known shape and the
+    config's size/channel settings, without loading any files (so summary works offline)."""
     from ganforge.data import DATASETS, KNOWN_SHAPES
 
     name = cfg.data.name

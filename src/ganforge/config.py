@@ -204,7 +204,7 @@ def apply_dict(cfg: Config, values: dict[str, Any], source: str = "config") -> N
         names = {f.name for f in dataclasses.fields(obj)}
         for key, value in vals.items():
             if key not in names:
-                raise _unknown_key(key, cfg, "") if not prefix else _unknown_key(key, obj, prefix)
+                raise _unknown_key(key, obj, prefix)
             current = getattr(obj, key)
             if dataclasses.is_dataclass(current):
                 if not isinstance(value, dict):

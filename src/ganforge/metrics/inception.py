@@ -15,13 +15,13 @@ they are downloaded into that cache. Offline without them, the error says which 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import torch
 
+from ganforge.fileio import sha256_file
 from ganforge.errors import GanforgeError
 from ganforge.metrics.base import EXTRACTORS, FeatureExtractor
 
@@ -129,13 +129,6 @@ def build_network(state: dict[str, torch.Tensor]) -> torch.nn.Module:
                                 f"{URL}") from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 class InceptionV3(FeatureExtractor):
     """FID Inception-v3: 2048-d pool features and 1008 unbiased logits (for IS).
@@ -172,7 +165,7 @@ class InceptionV3(FeatureExtractor):
                     raise GanforgeError(missing_message(
                         f"download failed: {type(err).__name__}")) from None
             self.weights_path = path
-            self.checksum = _sha256(path)
+            self.checksum = sha256_file(path)
             self.network = build_network(load_weights(path)).to(self.device)
         self.name = "inception" if self.checksum.startswith(HASH_PREFIX) else "inception-custom"
 

@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ganforge import fileio
+from ganforge.fileio import sha256_file
 from ganforge.errors import DataError
 from ganforge.metrics.base import FeatureExtractor
 from ganforge.metrics.formulas import TooFewSamples, feature_stats, frechet_distance
@@ -148,13 +149,6 @@ def cache_paths(key: dict[str, Any], cache_dir: Optional[Path] = None) -> tuple[
     return folder / f"{stem}.json", folder / f"{stem}.safetensors"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def save_stats(stats: ReferenceStats, json_path: Path, tensor_path: Path) -> None:
     """Write an entry atomically: tensors first, then the JSON that names their checksum."""
@@ -168,7 +162,7 @@ def save_stats(stats: ReferenceStats, json_path: Path, tensor_path: Path) -> Non
             tensors[name] = value.contiguous()
     with fileio.atomic_path(tensor_path) as tmp:
         save_file(tensors, str(tmp))
-    meta = dict(stats.meta, tensors=tensor_path.name, sha256=_sha256(tensor_path))
+    meta = dict(stats.meta, tensors=tensor_path.name, sha256=sha256_file(tensor_path))
     fileio.write_json(json_path, meta)
 
 
@@ -185,7 +179,7 @@ def load_stats(json_path: Path, expected_key: Optional[dict[str, Any]] = None) -
     try:
         meta = json.loads(json_path.read_text())
         tensor_path = json_path.parent / meta["tensors"]
-        if _sha256(tensor_path) != meta["sha256"]:
+        if sha256_file(tensor_path) != meta["sha256"]:
             raise DataError(f"reference statistics '{tensor_path.name}' do not match their "
                             "recorded SHA-256 (modified or truncated)")
         tensors = load_file(str(tensor_path))

@@ -44,7 +44,7 @@ class MetricMonitor:
         self.reference = copy.deepcopy(setup.cfg.data)
         self.reference.limit = None
         gen = torch.Generator().manual_seed(setup.cfg.train.seed + 7919)
-        self.z = setup.noise._draw(cfg.samples, gen).to(setup.device)
+        self.z = setup.noise.z(cfg.samples, gen, device="cpu").to(setup.device)
         self.y = (torch.randint(0, setup.noise.n_classes, (cfg.samples,), generator=gen)
                   .to(setup.device) if setup.noise.n_classes else None)
         self.extractor = None

@@ -20,11 +20,17 @@ class NoiseSampler:
     def __init__(self, z_dim: int, dist: str, n_classes: int, device: torch.device) -> None:
         self.z_dim, self.dist, self.n_classes, self.device = z_dim, dist, n_classes, device
 
-    def z(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """(n, z_dim) latents."""
+    def z(self, n: int, generator: Optional[torch.Generator] = None,
+          device: Optional[torch.device | str] = None) -> torch.Tensor:
+        """(n, z_dim) latents, drawn on ``device`` (default: the sampler's) with ``generator``.
+
+        Fixed latents are drawn on the CPU from a seeded CPU generator and then moved, so the
+        same seed gives the same latents on every device.
+        """
+        device = self.device if device is None else device
         if self.dist == "uniform":
-            return torch.rand(n, self.z_dim, device=self.device, generator=generator) * 2 - 1
-        return torch.randn(n, self.z_dim, device=self.device, generator=generator)
+            return torch.rand(n, self.z_dim, device=device, generator=generator) * 2 - 1
+        return torch.randn(n, self.z_dim, device=device, generator=generator)
 
     def labels(self, n: int, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
         """(n,) int64 uniformly random classes, or None for unconditional models."""
@@ -48,13 +54,8 @@ class NoiseSampler:
         """
         gen = torch.Generator(device="cpu").manual_seed(seed)
         if self.n_classes:
-            z = self._draw(columns, gen).repeat(self.n_classes, 1)
+            z = self.z(columns, gen, device="cpu").repeat(self.n_classes, 1)
             y = torch.arange(self.n_classes).repeat_interleave(columns)
             return z.to(self.device), y.to(self.device), columns
         nrow = max(1, int(round(samples ** 0.5)))
-        return self._draw(samples, gen).to(self.device), None, nrow
-
-    def _draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        if self.dist == "uniform":
-            return torch.rand(n, self.z_dim, generator=gen) * 2 - 1
-        return torch.randn(n, self.z_dim, generator=gen)
+        return self.z(samples, gen, device="cpu").to(self.device), None, nrow

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 import torch
 
+from ganforge import fileio
 from ganforge.reporting import (
     TensorBoardWriter,
     label_grid,
@@ -108,16 +109,10 @@ class ProgressImages:
         if frames:
             save_animation(frames, self.run_dir / "samples.gif",
                            max_frames=self.s.cfg.log.max_grid_frames)
-            save_png(np.asarray(_read_png(frames[-1])), self.run_dir / "final_grid.png")
+            fileio.write_bytes(self.run_dir / "final_grid.png", frames[-1].read_bytes())
         stats_path = self.run_dir / "stats.jsonl"
         if stats_path.is_file():
             records = read_jsonl(stats_path)
             if records:
                 plot_losses(records, self.run_dir / "losses.png", title=self.s.cfg.name)
 
-
-def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
