@@ -35,4 +35,6 @@ def fast_overrides(steps: int = 2, batch: int = 8) -> list[str]:
         f"train.batch_size={batch}", "train.device=cpu", "log.progress=false",
         "log.log_every=1", "log.sample_every=1", "log.checkpoint_every=1",
         "log.grid_columns=3", "log.grid_samples=9",
+        # report.html costs about as much as a two-step run; tests/reporting builds it.
+        "log.report_every_s=none",
     ]

@@ -142,7 +142,165 @@ def test_random_keys_are_rejected_or_known(key):
         apply_override(cfg, f"train.{key}=1")
 
 
+def test_numbers_given_to_text_fields_stay_text():
+    cfg = resolve(overrides=["run_name=2024", "data.root=123", "name=1e3"])
+    assert (cfg.run_name, cfg.data.root, cfg.name) == ("2024", "123", "1e3")
+
+
+def test_non_finite_floats_are_refused():
+    for raw in ("NaN", "Infinity", "-Infinity", "1e999"):
+        with pytest.raises(ConfigError, match="give a finite number"):
+            resolve(overrides=[f"optim.lr_g={raw}"])
+
+
 def test_parse_value():
     assert parse_value("none") is None and parse_value("True") is True
     assert parse_value("3") == 3 and parse_value("2e-4") == 2e-4
     assert parse_value("mnist") == "mnist" and parse_value("[1, 2]") == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Property-based: parsing, overrides, round trips, rejection
+# ---------------------------------------------------------------------------------------------
+
+import dataclasses  # noqa: E402
+
+from ganforge.config import apply_dict, validate  # noqa: E402
+
+SECTIONS = {f.name: f for f in dataclasses.fields(Config) if dataclasses.is_dataclass(
+    getattr(Config(), f.name))}
+
+# Valid values per key, as --set strings; a random subset of them makes a random config.
+VALID_OVERRIDES = {
+    "train.batch_size": st.integers(1, 4096).map(str),
+    "train.seed": st.integers(-(2**31), 2**31).map(str),
+    "train.steps": st.one_of(st.just("none"), st.integers(1, 10**7).map(str)),
+    "train.deterministic": st.sampled_from(["true", "false", "True", "FALSE"]),
+    "train.on_nonfinite": st.sampled_from(["stop", "rollback"]),
+    "train.rollback_lr_factor": st.floats(1e-6, 1.0).map(repr),
+    "train.max_rollbacks": st.integers(0, 100).map(str),
+    "optim.lr_g": st.floats(1e-9, 10.0).map(repr),
+    "optim.lr_d": st.floats(1e-9, 10.0).map(repr),
+    "optim.betas": st.lists(st.floats(0.0, 0.999), min_size=2, max_size=2).map(
+        lambda b: json.dumps(b)),
+    "model.conditional": st.sampled_from(["true", "false"]),
+    "model.g_hidden": st.lists(st.integers(1, 2048), min_size=1, max_size=5).map(
+        lambda v: ",".join(map(str, v))),
+    "model.d_hidden": st.lists(st.integers(1, 2048), min_size=1, max_size=5).map(json.dumps),
+    "model.embed_dim": st.one_of(st.just("none"), st.integers(1, 512).map(str)),
+    "model.d_dropout": st.floats(0.0, 0.99).map(repr),
+    "data.image_size": st.one_of(st.just("none"), st.integers(8, 1024).map(str)),
+    "data.split": st.sampled_from(["train", "test"]),
+    "data.limit": st.one_of(st.just("null"), st.integers(1, 10**6).map(str)),
+    "log.keep_checkpoints": st.integers(1, 50).map(str),
+    "eval.metrics": st.lists(st.sampled_from(["fid", "kid", "is", "pr"]), min_size=1,
+                             max_size=3).map(lambda m: "[" + ",".join(m) + "]"),
+    "name": st.text(alphabet="abcdefghij-0123456789", min_size=1, max_size=20),
+}
+
+
+@st.composite
+def valid_overrides(draw):
+    keys = draw(st.lists(st.sampled_from(sorted(VALID_OVERRIDES)), unique=True, max_size=10))
+    return [f"{k}={draw(VALID_OVERRIDES[k])}" for k in keys]
+
+
+@settings(max_examples=80, deadline=None)
+@given(valid_overrides())
+def test_random_valid_configs_round_trip(overrides):
+    cfg = resolve(overrides=overrides)
+    assert from_dict(cfg.to_dict()) == cfg
+    assert from_dict(json.loads(cfg.to_json())) == cfg
+    # Applying the saved dict over a fresh config gives the same config too (a TOML layer).
+    fresh = Config()
+    apply_dict(fresh, json.loads(cfg.to_json()))
+    validate(fresh)
+    assert fresh == cfg
+
+
+@settings(max_examples=80, deadline=None)
+@given(valid_overrides())
+def test_overrides_set_exactly_what_they_say(overrides):
+    cfg = resolve(overrides=overrides)
+    values = cfg.to_dict()
+    for assignment in overrides:
+        key, _, raw = assignment.partition("=")
+        section, _, name = key.rpartition(".")
+        got = values[section][name] if section else values[name]
+        parsed = parse_value(raw)
+        if isinstance(got, list) and not isinstance(parsed, list):
+            parsed = [parsed]  # "model.g_hidden=256" is a one-layer list
+        if isinstance(got, str) and not isinstance(parsed, str):
+            assert got == raw.strip()  # a text field keeps "0" as text
+        else:
+            assert got == parsed and (not isinstance(got, float) or got == float(raw))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers())
+def test_parse_value_ints(value):
+    assert parse_value(str(value)) == value and type(parse_value(str(value))) is int
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_parse_value_floats_round_trip_exactly(value):
+    for text in (repr(value), f"{value:e}" if value else "0.0"):
+        parsed = parse_value(text)
+        assert float(parsed) == float(text)
+    assert parse_value(repr(value)) == value
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(["true", "True", "TRUE", "false", "False", " false "]))
+def test_parse_value_bools(text):
+    assert parse_value(text) is (text.strip().lower() == "true")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(["none", "None", "NULL", "null", " none"]))
+def test_parse_value_none(text):
+    assert parse_value(text) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True).filter(
+    lambda w: w not in ("none", "null", "true", "false")), min_size=1, max_size=5))
+def test_parse_value_bare_word_lists(words):
+    assert parse_value("[" + ",".join(words) + "]") == words
+    assert parse_value(", ".join(words)) == (words if len(words) > 1 else words[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(SECTIONS)),
+       st.from_regex(r"[a-z_]{1,14}", fullmatch=True))
+def test_unknown_keys_are_rejected_in_every_section(section, key):
+    cfg = Config()
+    known = {f.name for f in dataclasses.fields(getattr(cfg, section))}
+    if key in known:
+        return
+    with pytest.raises(ConfigError, match=f"unknown config key '{section}.{key}'") as info:
+        apply_override(cfg, f"{section}.{key}=1")
+    assert "\n" not in str(info.value) and "valid keys:" in str(info.value)
+    assert cfg == Config()  # nothing applied
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(VALID_OVERRIDES)), st.text(max_size=30))
+def test_arbitrary_values_never_crash(key, raw):
+    """Any text after '=' is either accepted (and valid) or refused with one ConfigError line."""
+    try:
+        cfg = resolve(overrides=[f"{key}={raw}"])
+    except ConfigError as err:
+        assert "\n" not in str(err)
+        return
+    assert from_dict(cfg.to_dict()) == cfg
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["train.batch_size", "train.max_rollbacks", "log.keep_checkpoints"]),
+       st.one_of(st.floats(allow_nan=False).filter(lambda f: not f.is_integer()).map(repr),
+                 st.sampled_from(["abc", "[1,2]", "true", '"3"'])))
+def test_int_keys_refuse_other_types(key, raw):
+    with pytest.raises(ConfigError, match=f"config key '{key}' wants int"):
+        resolve(overrides=[f"{key}={raw}"])

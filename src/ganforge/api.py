@@ -23,6 +23,7 @@ from ganforge.errors import CheckpointError, GanforgeError
 from ganforge.models import build_models
 from ganforge.reporting import label_grid, make_grid, to_uint8
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.lock import RunLock
 from ganforge.training.loop import Trainer
 from ganforge.training.noise import NoiseSampler
 from ganforge.training.progress import render_samples
@@ -68,8 +69,9 @@ def train(
         else:
             cfg = _apply(copy.deepcopy(config), overrides)
         run_dir = new_run_dir(cfg, out)
-    trainer = Trainer(cfg, run_dir, resume=resume is not None, log=log)
-    trainer.fit()
+    with RunLock(run_dir):  # one training process per run folder, released however it ends
+        trainer = Trainer(cfg, run_dir, resume=resume is not None, log=log)
+        trainer.fit()
     return load_run(run_dir, device=str(trainer.s.device))
 
 
@@ -86,10 +88,15 @@ def load_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Config:
     """The resolved config saved in a run folder, with optional overrides."""
     path = Path(run_dir) / "config.json"
     try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         raise CheckpointError(f"'{run_dir}' is not a run folder (no config.json); pass the folder "
                               "that `ganforge train` created") from None
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot read '{path}' ({type(err).__name__}); it is damaged, "
+                              "restore it from a checkpoint's JSON 'config' entry") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"'{path}' is not a ganforge config; pass a run folder")
     cfg = from_dict(values)
     return _apply(cfg, overrides)
 
@@ -99,7 +106,8 @@ class Run:
 
     Attributes:
         path: the run folder.
-        generator: G with the checkpoint's weights.
+        generator: G with the checkpoint's weights (its EMA copy when the run kept one).
+        uses_ema: True when ``generator`` holds the EMA weights.
         n_classes: 0 for unconditional models.
         class_names: names of the classes, when the dataset has them.
         step: the training step of the loaded checkpoint.
@@ -123,8 +131,10 @@ class Run:
         record = meta["model"]
         self.record: dict[str, Any] = record
         G, _ = build_models(record["arch"], record["model_args"])
+        # The EMA copy of G, when the run kept one, is what samples and metrics should use.
+        self.uses_ema = bool(ckpt.module_state(tensors, "G_ema"))
         try:
-            G.load_state_dict(ckpt.module_state(tensors, "G"))
+            G.load_state_dict(ckpt.module_state(tensors, "G_ema" if self.uses_ema else "G"))
         except RuntimeError as err:
             raise CheckpointError(f"checkpoint '{ckpt_path}' does not fit its model "
                                   f"({str(err).splitlines()[0]}); the file is from another "
@@ -132,6 +142,7 @@ class Run:
         self.generator = G.to(self.device).eval()
         self.n_classes: int = record["n_classes"]
         self.class_names: Optional[list[str]] = record.get("class_names")
+        self.multi_label: bool = bool(record.get("multi_label"))
         self.noise = NoiseSampler(record["z_dim"], record["z_dist"], self.n_classes, self.device)
 
     @property
@@ -140,6 +151,8 @@ class Run:
 
     def _labels(self, labels: Optional[Sequence[int] | torch.Tensor], n: Optional[int]
                 ) -> tuple[int, Optional[torch.Tensor]]:
+        if self.multi_label:
+            return self._attribute_labels(labels, n)
         if labels is None:
             if n is None:
                 raise GanforgeError("say how many samples: pass n or labels")
@@ -156,13 +169,28 @@ class Run:
                                 f"0..{self.n_classes - 1}")
         return y.numel(), y
 
+    def _attribute_labels(self, labels: Any, n: Optional[int]) -> tuple[int, torch.Tensor]:
+        """(N, K) 0/1 attribute rows for an attribute-conditioned model."""
+        k = self.n_classes
+        if labels is None:
+            raise GanforgeError(f"run '{self.path}' is conditioned on {k} attributes; pass "
+                                f"labels as an (N, {k}) tensor of 0/1 values")
+        y = torch.as_tensor(labels, dtype=torch.float32).to(self.device)
+        if y.dim() == 1 and y.numel() == k:
+            y = y[None].expand(n or 1, k)
+        if y.dim() != 2 or y.shape[1] != k:
+            raise GanforgeError(f"attribute labels must have shape (N, {k}), got "
+                                f"{tuple(y.shape)}; one row of 0/1 values per sample")
+        return y.shape[0], y
+
     def generate(self, n: Optional[int] = None, labels: Optional[Sequence[int]] = None,
                  seed: int = 0) -> torch.Tensor:
         """Samples from G.
 
         Args:
             n: number of samples (unconditional models, or cycling through classes).
-            labels: class of each sample (conditional models).
+            labels: class of each sample (conditional models), or an (N, K) 0/1 tensor of
+                attributes (attribute-conditioned models; one (K,) row is repeated n times).
             seed: seeds the latents, so the same call gives the same samples.
 
         Returns:
@@ -182,6 +210,9 @@ class Run:
     def grid(self, labels: Optional[Sequence[int]] = None, per_class: int = 10, n: int = 64,
              seed: int = 0) -> np.ndarray:
         """An (H, W, 3) uint8 grid: one row per class for conditional models."""
+        if self.multi_label:
+            return make_grid(self.generate(n=n, labels=labels, seed=seed),
+                             max(1, int(round(n ** 0.5))))
         if self.n_classes:
             y = torch.as_tensor(labels) if labels is not None else self.per_class_labels(per_class)
             images = self.generate(labels=y, seed=seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 from ganforge.errors import GanforgeError
 
@@ -60,8 +60,29 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
 
 
+def _report_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="rebuild a run's report.html from its folder",
+                       description="Write RUN/report.html: one self-contained page with the "
+                       "curves, grids, metrics, diagnostics and config of a run. Example: "
+                       "ganforge report runs/cgan-digits-20261125-101500")
+    p.add_argument("run", help="a run folder made by `ganforge train`")
+    p = sub.add_parser("compare", help="put runs side by side on one page",
+                       description="Write one self-contained page comparing runs: config "
+                       "differences, metrics (mean ± std over seeds), grids and overlaid curves. "
+                       "Example: ganforge compare runs/cgan runs/acgan --out compare.html")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run folders")
+    p.add_argument("--out", "-o", default="compare.html", help="the page (default compare.html)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error style (one line, the fix, status 2); subcommands too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"ganforge: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ganforge", description="Train, watch, sample and compare GANs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_parser(sub)
     add_train_evaluator_parser(sub)
+    _report_parsers(sub)
     sub.add_parser("list", help="list presets, models, losses and datasets")
     p = sub.add_parser("summary", help="print G and D layer tables of a preset")
     p.add_argument("preset")
@@ -231,8 +253,23 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ganforge.reporting.report import build_report
+
+    print(f"wrote {build_report(args.run)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ganforge.reporting.compare import build_compare
+
+    print(f"wrote {build_compare(args.runs, args.out)}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "train-evaluator": cmd_train_evaluator, "list": cmd_list, "summary": cmd_summary}
+            "train-evaluator": cmd_train_evaluator, "list": cmd_list, "summary": cmd_summary,
+            "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -243,7 +280,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except GanforgeError as err:
         if args.debug:
             raise
-        print(f"ganforge: error: {err}", file=sys.stderr)
+        # One line whatever the message quotes (a value with a newline in it, say).
+        print("ganforge: error: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 import tomllib
 import types
@@ -55,14 +56,26 @@ class ModelConfig:
     g_dropout: float = 0.0            # dropout after each hidden G layer
     embed_dim: Optional[int] = None   # label embedding size; None -> number of classes (seed 001)
     init: str = "normal02"            # "normal02" (N(0,.02), BN N(1,.02)), "xavier" or "default"
+    d_label: str = "input"            # how a conditional D sees y: "input" (joined, cGAN),
+                                      # "projection" (Miyato & Koyama 2018), "classifier" (ACGAN)
+    spectral_norm: bool = False       # spectral normalisation of every D weight (SNGAN)
+    d_fc: int = 0                     # dcgan: hidden FC width before D's heads (seed 000: 1024)
 
 
 @dataclass
 class LossConfig:
-    name: str = "bce"                            # loss registry key: bce (non-saturating) | minimax
-    real_label: float = 1.0                      # target for real images; 0.9 = one-sided smoothing
+    name: str = "bce"                 # loss registry key: bce | minimax | lsgan | hinge | wgan |
+                                      # wgan-gp | dragan | acgan (`ganforge list` shows all)
+    real_label: float = 1.0           # BCE target for real images; 0.9 = one-sided smoothing
     real_label_range: Optional[list[float]] = None  # noisy soft labels, e.g. [0.7, 1.2] (seed 000)
     fake_label_range: Optional[list[float]] = None  # e.g. [0.0, 0.3] (seed 000)
+    n_critic: Optional[int] = None    # D steps per G step; None -> the loss's own (WGAN: 5, else 1)
+    clip: float = 0.01                # wgan: critic weights are clipped to [-clip, clip]
+    gp_weight: float = 10.0           # wgan-gp / dragan: gradient-penalty weight lambda
+    dragan_noise: float = 0.5         # dragan: perturbation scale c (times the batch's std)
+    class_weight: float = 1.0         # acgan: weight of the class loss in D's and G's objectives
+    class_on_fake: bool = True        # acgan: D's class head also learns from fakes (the paper)
+    pretrain_steps: int = 0           # acgan: D steps on real class labels before the GAN game
 
 
 @dataclass
@@ -89,6 +102,12 @@ class TrainConfig:
     device: str = "auto"              # "auto" (CUDA when present), "cpu", "cuda", "cuda:1"
     threads: Optional[int] = None     # torch CPU threads; None keeps torch's default
     deterministic: bool = False       # deterministic kernels (slower; bit-exact on the CPU)
+    on_nonfinite: str = "stop"        # NaN/Inf in a loss or weights: "stop" (with a diagnostic
+                                      # snapshot) or "rollback" to the last good checkpoint
+    rollback_lr_factor: float = 0.5   # rollback: learning rates are multiplied by this
+    max_rollbacks: int = 3            # rollback: give up (stop) after this many
+    ema: float = 0.0                  # decay of an EMA copy of G used for samples/metrics; 0 = off
+    ema_start: int = 0                # G steps before the EMA starts averaging (copies G until)
 
 
 @dataclass
@@ -102,6 +121,9 @@ class LogConfig:
     tensorboard: bool = True
     progress: bool = True             # tqdm progress bar
     max_grid_frames: int = 200        # frames kept in the final GIF
+    report_every_s: Optional[float] = 300.0  # min seconds between report.html rebuilds while
+                                      # training (and >= 10x the last rebuild's time); 0 = at
+                                      # the end only; none = no report (`ganforge report RUN`)
 
 
 @dataclass
@@ -111,6 +133,23 @@ class EvalConfig:
     samples: int = 2000               # fake samples per evaluation (fixed latents and labels)
     extractor: Optional[str] = None   # feature extractor; None -> "<dataset>-lenet"
     best: Optional[str] = None        # keep checkpoints/best.* by this metric, e.g. "fid"
+
+
+@dataclass
+class DiagnosticsConfig:
+    """Thresholds of the training diagnostics (``training/diagnostics.py``); each fires once."""
+
+    enabled: bool = True              # run the checks while training (console + diagnostics.jsonl)
+    window_steps: int = 500           # a stats condition must hold this many steps (3+ lines)
+    d_wins_real: float = 0.95         # "D wins": D(x) >= this ...
+    d_wins_fake: float = 0.05         # ... and D(G(z)) <= this for window_steps
+    class_ratio: float = 3.0          # ACGAN: class loss on reals > ratio x that on fakes ...
+    class_gap: float = 0.5            # ... and above it by this much (nats) for window_steps
+    collapse_ratio: float = 0.25      # mode collapse: fixed-noise diversity < this x its peak
+                                      # and x the real data's
+    entropy_ratio: float = 0.6        # ... or predicted-class entropy < this x its peak
+    frozen_change: float = 1e-4       # G frozen: mean |change| of fixed-noise samples ([-1, 1])
+    patience: int = 3                 # consecutive snapshots/evaluations for the two above
 
 
 @dataclass
@@ -126,6 +165,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -188,10 +228,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # NaN slips past every range check, inf past most
+                raise ConfigError(f"config key '{key}' is {value}; give a finite number")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
             return value
+        if value is None:  # "--set model.d_norm=none" parses to None; the choice is "none"
+            return "none"
     type_name = getattr(tp, "__name__", str(tp))
     raise ConfigError(f"config key '{key}' wants {type_name}, got {value!r}; fix the value")
 
@@ -227,8 +271,12 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):  # [fid,kid]: bare words, not JSON
+        inner = stripped[1:-1].strip()
+        return [parse_value(part.strip()) for part in inner.split(",")] if inner else []
     if "," in text:  # 128,256,512 -> list
-        return [parse_value(part) for part in text.split(",")]
+        return [parse_value(part.strip()) for part in text.split(",")]
     return text
 
 
@@ -242,8 +290,24 @@ def apply_override(cfg: Config, assignment: str) -> None:
     cursor = nested
     for part in parts[:-1]:
         cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = parse_value(raw)
+    value = parse_value(raw)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            _is_text_field(cfg, parts):
+        value = raw.strip()  # run_name=2024 or data.root=123 name things; they are not numbers
+    cursor[parts[-1]] = value
     apply_dict(cfg, nested, source=f"--set {assignment}")
+
+
+def _is_text_field(cfg: Config, parts: list[str]) -> bool:
+    """Whether ``a.b.c`` names a ``str`` or ``Optional[str]`` field (False if unknown)."""
+    obj: Any = cfg
+    for part in parts[:-1]:
+        obj = getattr(obj, part, None)
+        if not dataclasses.is_dataclass(obj):
+            return False
+    tp = _field_types(type(obj)).get(parts[-1])
+    return tp is str or (typing.get_origin(tp) in (typing.Union, types.UnionType)
+                         and set(typing.get_args(tp)) == {str, type(None)})
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,7 +390,7 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _choice(value: str, key: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, f"config key '{key}' is '{value}'; choose one of: {', '.join(choices)}")
+    _check(value in choices, f"config key '{key}' is {value!r}; choose one of: {', '.join(choices)}")
 
 
 def validate(cfg: Config) -> None:
@@ -346,6 +410,8 @@ def validate(cfg: Config) -> None:
     _choice(m.g_norm, "model.g_norm", ("batch", "none"))
     _choice(m.d_norm, "model.d_norm", ("batch", "layer", "none"))
     _choice(m.init, "model.init", ("normal02", "xavier", "default"))
+    _choice(m.d_label, "model.d_label", ("input", "projection", "classifier"))
+    _check(m.d_fc >= 0, "model.d_fc must be >= 0 (0 = no hidden FC layer in D)")
     _check(all(w > 0 for w in m.g_hidden + m.d_hidden) and m.g_width > 0 and m.d_width > 0,
            "model widths must be positive integers")
     for key in ("d_dropout", "g_dropout"):
@@ -355,6 +421,12 @@ def validate(cfg: Config) -> None:
         rng = getattr(lo, key)
         _check(rng is None or (len(rng) == 2 and rng[0] <= rng[1]),
                f"loss.{key} must be [low, high] with low <= high, e.g. [0.7, 1.2]")
+    _check(lo.n_critic is None or lo.n_critic >= 1, "loss.n_critic must be >= 1, e.g. 5")
+    _check(lo.clip > 0, "loss.clip must be positive, e.g. 0.01")
+    _check(lo.gp_weight >= 0, "loss.gp_weight must be >= 0, e.g. 10")
+    _check(lo.dragan_noise > 0, "loss.dragan_noise must be positive, e.g. 0.5")
+    _check(lo.class_weight >= 0, "loss.class_weight must be >= 0, e.g. 1")
+    _check(lo.pretrain_steps >= 0, "loss.pretrain_steps must be >= 0 (0 = no pre-training)")
     _choice(o.name, "optim.name", ("adam", "sgd", "rmsprop"))
     _check(o.lr_g > 0 and o.lr_d > 0, "optim.lr_g and optim.lr_d must be positive, e.g. 2e-4")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
@@ -367,13 +439,31 @@ def validate(cfg: Config) -> None:
     _check(t.epochs is None or t.epochs > 0, "train.epochs must be positive")
     _check(t.minutes is None or t.minutes > 0, "train.minutes must be positive")
     _check(t.threads is None or t.threads > 0, "train.threads must be positive")
+    _choice(t.on_nonfinite, "train.on_nonfinite", ("stop", "rollback"))
+    _check(0.0 < t.rollback_lr_factor <= 1.0,
+           f"train.rollback_lr_factor={t.rollback_lr_factor} must be in (0, 1], e.g. 0.5")
+    _check(t.max_rollbacks >= 0, "train.max_rollbacks must be >= 0, e.g. 3")
+    _check(0.0 <= t.ema < 1.0, f"train.ema={t.ema} must be in [0, 1); e.g. 0.999 (0 = off)")
+    _check(t.ema_start >= 0, "train.ema_start must be >= 0")
     _check(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", t.device)),
-           f"train.device='{t.device}'; use auto, cpu, cuda, cuda:N or mps")
+           f"train.device={t.device!r}; use auto, cpu, cuda, cuda:N or mps")
     for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                 "grid_columns", "grid_samples", "max_grid_frames"):
         _check(getattr(g, key) > 0, f"log.{key} must be positive")
     _check(e.every >= 0, "eval.every must be >= 0 (0 turns in-loop metrics off)")
     _check(e.samples > 1, "eval.samples must be at least 2, e.g. 2000")
     _check(e.best is None or e.best in e.metrics,
-           f"eval.best='{e.best}' is not in eval.metrics {e.metrics}; add it there")
+           f"eval.best={e.best!r} is not in eval.metrics {e.metrics}; add it there")
     _check(e.best is None or e.every > 0, "eval.best needs in-loop metrics; set eval.every")
+    _check(g.report_every_s is None or g.report_every_s >= 0,
+           "log.report_every_s must be >= 0 (0 = report at the end only) or none")
+    dg = cfg.diagnostics
+    _check(dg.window_steps >= 1 and dg.patience >= 1,
+           "diagnostics.window_steps and diagnostics.patience must be >= 1")
+    _check(0 < dg.d_wins_fake < dg.d_wins_real < 1,
+           "diagnostics needs 0 < d_wins_fake < d_wins_real < 1, e.g. 0.05 and 0.95")
+    _check(dg.class_ratio >= 1 and dg.class_gap >= 0,
+           "diagnostics.class_ratio must be >= 1 and class_gap >= 0, e.g. 3 and 0.5")
+    for key in ("collapse_ratio", "entropy_ratio"):
+        _check(0 < getattr(dg, key) < 1, f"diagnostics.{key} must be in (0, 1), e.g. 0.25")
+    _check(dg.frozen_change >= 0, "diagnostics.frozen_change must be >= 0, e.g. 1e-4")

@@ -22,3 +22,7 @@ class DataError(GanforgeError):
 
 class CheckpointError(GanforgeError):
     """A checkpoint or run folder that cannot be read or does not match."""
+
+
+class NonFiniteError(GanforgeError):
+    """A loss or weight became NaN/Inf during training (the message names the step and loss)."""

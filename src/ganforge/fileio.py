@@ -7,6 +7,7 @@ one, never a half-written file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -43,9 +44,35 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        # A file-system failure (full disk, lost permission) is the user's to fix: one line.
+        # OSErrors without an errno (e.g. Pillow's "cannot write mode ...") are bugs and stay.
+        if isinstance(err, OSError) and err.errno is not None:
+            raise GanforgeError(write_error(path, err)) from err
         raise
+
+
+def write_error(path: str | os.PathLike[str], err: OSError) -> str:
+    """The one-line message for an ``OSError`` raised while writing ``path``."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"cannot write '{path}': no space left on the device; free some space or "
+                "choose another output folder")
+    return f"cannot write '{path}' ({err.strerror or err}); choose a writable output folder"
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and its parents) or raise a one-line :class:`GanforgeError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise GanforgeError(f"'{path}' exists and is not a folder; choose another output "
+                            "folder") from None
+    except OSError as err:
+        raise GanforgeError(f"cannot create folder '{path}' ({err.strerror or err}); choose a "
+                            "writable output folder") from None
+    return path
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

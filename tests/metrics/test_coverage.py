@@ -134,3 +134,53 @@ def test_stacked_mnist_few_samples_is_flagged():
     ctx = EvalContext(painted(torch.tensor([[1, 2, 3]] * 20)), extractor_spec=FakeExtractor())
     result = C.stacked_mnist_metric(ctx)
     assert result.value == 1.0 and "estimate" in result.details
+
+
+# ------------------------------------------------------------------- two-digit numbers, entropy
+
+def test_pair_digits_composes_balanced_numbers():
+    from ganforge.data.pairs import pair_digits
+
+    digits = painted(torch.arange(10).repeat(3))  # 30 digits, brightness = LEVEL * digit
+    labels = torch.arange(10).repeat(3)
+    x, y = pair_digits(digits, labels, 300, seed=0)
+    assert x.shape == (300, 1, 28, 56) and torch.bincount(y, minlength=100).tolist() == [3] * 100
+    left = (x[..., :28].float().mean(dim=(1, 2, 3)) / LEVEL).round().long()
+    right = (x[..., 28:].float().mean(dim=(1, 2, 3)) / LEVEL).round().long()
+    assert torch.equal(left * 10 + right, y)
+    x2, y2 = pair_digits(digits, labels, 300, seed=0)
+    assert torch.equal(x, x2) and torch.equal(y, y2)  # deterministic per seed
+
+
+def test_mnist_pairs_dataset_falls_back_to_embedded_digits(tmp_path):
+    cfg = DataConfig(name="mnist-pairs", root=str(tmp_path), download=False, limit=200)
+    data = build_dataset(cfg)
+    assert data.x.shape == (200, 1, 28, 56) and data.n_classes == 100
+    assert data.class_names[7] == "07" and "MNIST unavailable" in data.source
+
+
+def test_two_digit_acc_reads_both_halves():
+    numbers = torch.arange(100)
+    halves = [painted(numbers // 10), painted(numbers % 10)]
+    images = torch.cat(halves, dim=3)
+    labels = numbers.clone()
+    labels[:10] = (labels[:10] + 1) % 100  # ten wrong labels (class 0..9 mislabelled)
+    ctx = EvalContext(images, labels=labels, extractor_spec=FakeExtractor())
+    result = C.two_digit_acc_metric(ctx)
+    assert result.value == pytest.approx(0.9)
+    assert result.details["worst_class_acc"] == 0.0
+    assert result.details["left_digit_acc"] == pytest.approx(0.99)  # only 09 -> 10 flips left
+    with pytest.raises(ConfigError, match="two-digit"):
+        C.two_digit_acc_metric(EvalContext(painted(numbers), labels=numbers,
+                                           extractor_spec=FakeExtractor()))
+
+
+def test_class_entropy_of_the_predicted_histogram():
+    uniform = EvalContext(painted(torch.arange(10).repeat(10)), extractor_spec=FakeExtractor())
+    result = C.class_entropy_metric(uniform)
+    assert result.value == pytest.approx(math.log(10))
+    assert result.details["min_class_share"] == pytest.approx(0.1)
+    skewed = EvalContext(painted(torch.tensor([0] * 50 + [1] * 50)),
+                         extractor_spec=FakeExtractor())
+    result = C.class_entropy_metric(skewed)
+    assert result.value == pytest.approx(math.log(2)) and result.details["min_class_share"] == 0

@@ -127,8 +127,14 @@ def test_dcgan_impossible_size(size):
 
 
 def test_dcgan_non_square_and_28_layout():
-    with pytest.raises(ConfigError, match="square"):
-        model_args(ModelConfig(arch="dcgan"), (1, 28, 32), 0)
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        model_args(ModelConfig(arch="dcgan"), (1, 28, 30), 0)
+    # Non-square shapes whose sides share the stage count work (two-digit numbers: 28x56).
+    for norm in ("layer", "batch"):
+        G, D, _ = build_from_config(ModelConfig(arch="dcgan", d_norm=norm), (1, 28, 56), 0)
+        x = G(torch.randn(2, 100))
+        assert x.shape == (2, 1, 28, 56)
+        assert D(x).adv.shape == (2,) and D.n_features == 128 * 7 * 14
     G, D, _ = build_from_config(ModelConfig(arch="dcgan"), (1, 28, 28), 0)
     convts = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
     # At 28x28 the channel plan equals seed 002's generator: 128x7x7 -> 128 -> 64 -> 1.

@@ -97,3 +97,135 @@ def test_incomplete_checkpoint_without_json_is_ignored(tmp_path):
     (tmp_path / "checkpoints" / "step_000000002.safetensors").write_bytes(b"partial")
     _, _, meta = ckpt.latest_checkpoint(tmp_path)
     assert meta["step"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged files: clear errors, fallback, rotation that keeps a good checkpoint
+# ---------------------------------------------------------------------------------------------
+
+def _two_checkpoints(tmp_path, keep=5):
+    G, D, opt_G, opt_D = _objects()
+    for step in (1, 2):
+        ckpt.save_checkpoint(tmp_path, step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, {},
+                             keep=keep)
+    return tmp_path / "checkpoints"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "step_000000002.json").write_text('{"format_version": 1, "st'),
+     "is not valid JSON"),
+    (lambda d: (d / "step_000000002.json").write_bytes(b"\x80\x04\x95 binary"),
+     "is not valid JSON"),
+    (lambda d: (d / "step_000000002.safetensors").unlink(), "tensors .* are missing"),
+    (lambda d: (d / "step_000000002.safetensors").write_bytes(b""), "fails its checksum"),
+    (lambda d: _flip_byte(d / "step_000000002.safetensors"), "fails its checksum"),
+    (lambda d: _edit_json(d / "step_000000002.json", lambda m: m.pop("sha256")),
+     "lacks sha256"),
+    (lambda d: _edit_json(d / "step_000000002.json", lambda m: m.update(format_version=99)),
+     "format version 99, newer than this ganforge understands"),
+])
+def test_damaged_newest_checkpoint_is_named_and_skipped(tmp_path, damage, message):
+    folder = _two_checkpoints(tmp_path)
+    damage(folder)
+    with pytest.raises(CheckpointError, match=message) as info:
+        ckpt.load_checkpoint(folder / "step_000000002.json")
+    assert "\n" not in str(info.value)
+    skipped = []
+    path, _, meta = ckpt.latest_checkpoint(tmp_path, warn=skipped.append)
+    assert meta["step"] == 1 and len(skipped) == 1 and "step_000000002.json" in skipped[0]
+
+
+def _flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_json(path, edit):
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+def test_all_damaged_gives_the_newest_reason(tmp_path):
+    folder = _two_checkpoints(tmp_path)
+    _flip_byte(folder / "step_000000001.safetensors")
+    _edit_json(folder / "step_000000002.json", lambda m: m.update(format_version=7))
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint in .*\(2 tried\); the "
+                       "newest: .*format version 7.*upgrade ganforge") as info:
+        ckpt.latest_checkpoint(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_tensors_file_cannot_point_outside_its_folder(tmp_path):
+    folder = _two_checkpoints(tmp_path)
+    outside = tmp_path / "elsewhere.safetensors"
+    outside.write_bytes((folder / "step_000000001.safetensors").read_bytes())
+    _edit_json(folder / "step_000000002.json",
+               lambda m: m.update(tensors_file="../elsewhere.safetensors"))
+    # Only the file name counts: it is looked up in checkpoints/, where it does not exist.
+    with pytest.raises(CheckpointError, match="are missing"):
+        ckpt.load_checkpoint(folder / "step_000000002.json")
+
+
+def test_valid_checksum_but_not_safetensors_is_refused(tmp_path):
+    import hashlib
+
+    folder = _two_checkpoints(tmp_path)
+    junk = b"\x80\x04junk that is not a safetensors header"
+    (folder / "step_000000002.safetensors").write_bytes(junk)
+    _edit_json(folder / "step_000000002.json",
+               lambda m: m.update(sha256=hashlib.sha256(junk).hexdigest()))
+    with pytest.raises(CheckpointError, match="is not a safetensors file"):
+        ckpt.load_checkpoint(folder / "step_000000002.json")
+
+
+def test_rotation_keeps_the_last_good_one_when_the_newest_is_corrupt(tmp_path):
+    folder = _two_checkpoints(tmp_path)
+    _flip_byte(folder / "step_000000002.safetensors")
+    ckpt.rotate(tmp_path, keep=1)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "step_000000001.json", "step_000000001.safetensors",
+        "step_000000002.json", "step_000000002.safetensors"]
+    _, _, meta = ckpt.latest_checkpoint(tmp_path)
+    assert meta["step"] == 1
+
+
+def test_rotation_after_a_save_that_came_out_corrupt(tmp_path, monkeypatch):
+    """A disk that silently corrupts the newest file: keep=1 must not delete step 1."""
+    from ganforge import fileio
+
+    G, D, opt_G, opt_D = _objects()
+    ckpt.save_checkpoint(tmp_path, 1, {"G": G}, {"G": opt_G}, {}, keep=1)
+    real_write = fileio.write_bytes
+
+    def bad_disk(path, data):
+        real_write(path, data[:-7] if str(path).endswith(".safetensors") else data)
+
+    monkeypatch.setattr(fileio, "write_bytes", bad_disk)
+    ckpt.save_checkpoint(tmp_path, 2, {"G": G}, {"G": opt_G}, {}, keep=1)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
+        "step_000000001.json", "step_000000002.json"]
+    _, _, meta = ckpt.latest_checkpoint(tmp_path)
+    assert meta["step"] == 1
+    monkeypatch.setattr(fileio, "write_bytes", real_write)
+    ckpt.save_checkpoint(tmp_path, 3, {"G": G}, {"G": opt_G}, {}, keep=1)  # good again
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_000000003.json"]
+
+
+def test_rotation_removes_what_a_killed_save_left(tmp_path):
+    folder = _two_checkpoints(tmp_path)
+    (folder / ".step_000000003.safetensors.k2j3.tmp").write_bytes(b"half")
+    (folder / "step_000000003.safetensors").write_bytes(b"tensors without json")
+    (folder / "best.safetensors").write_bytes(b"labelled: not ours to clean")
+    assert ckpt.latest_checkpoint(tmp_path)[2]["step"] == 2  # neither is taken for a checkpoint
+    ckpt.rotate(tmp_path, keep=5)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "best.safetensors", "step_000000001.json", "step_000000001.safetensors",
+        "step_000000002.json", "step_000000002.safetensors"]
+
+
+def test_pickled_checkpoint_names_are_refused_without_reading(tmp_path):
+    for name in ("model.pt", "model.pth", "model.ckpt"):
+        with pytest.raises(CheckpointError, match="pickled .pt/.pth/.ckpt files are never loaded"):
+            ckpt.load_checkpoint(tmp_path / name)

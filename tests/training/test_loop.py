@@ -42,8 +42,9 @@ def test_every_preset_trains_two_steps(preset, tmp_path):
         assert (run_dir / name).is_file(), name
     records = read_jsonl(run_dir / "stats.jsonl")
     assert [r["step"] for r in records][:2] == [1, 2]
-    for key in ("Loss/D", "Loss/G", "Prob/D(x)", "Prob/D(G(z))"):
-        assert math.isfinite(records[-1][key]), key
+    assert "Loss/D" in records[-1] and "Loss/G" in records[-1]
+    for key, value in records[-1].items():  # every statistic the variant reports
+        assert math.isfinite(value), key
     assert json.loads((run_dir / "config.json").read_text())["name"] == preset
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
         "step_000000000.png", "step_000000001.png", "step_000000002.png"]

@@ -24,6 +24,7 @@ from ganforge.data import (  # noqa: F401  (imported so that each module registe
     torchvision_sets,
     toy,
     stacked_mnist,
+    pairs,
 )
 from ganforge.data.base import DATASETS, TensorData, data_root, default_root
 from ganforge.data.sampler import BatchSampler
@@ -55,6 +56,7 @@ KNOWN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
     "toy-2d": ((2,), 0),
     "synthetic": ((1, 28, 28), 10),
     "stacked-mnist": ((3, 28, 28), 1000),
+    "mnist-pairs": ((1, 28, 56), 100),
 }
 
 

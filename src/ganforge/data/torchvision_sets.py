@@ -194,12 +194,32 @@ def _cifar_files(split: str) -> list[str]:
     return [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and NumPy arrays only.
+
+    A pickle runs code by naming a callable (``os.system``, ``builtins.eval``, ...) for the
+    loader to import and call; CIFAR's batches only need the few NumPy constructors below, so
+    a file that names anything else is refused instead of executed.
+    """
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):
+            module = "numpy._core." + module[len("numpy.core."):]  # NumPy 2 moved it
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One pickled CIFAR batch -> (n, 3, 32, 32) uint8 images and (n,) int64 labels."""
     try:
         with open(path, "rb") as fh:
             # The batches were pickled by Python 2; latin1 maps its byte strings 1:1.
-            entry = pickle.load(fh, encoding="latin1")
+            entry = _ArrayUnpickler(fh, encoding="latin1").load()
         entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
         data = np.asarray(entry["data"], dtype=np.uint8)
         labels = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)

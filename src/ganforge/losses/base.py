@@ -34,21 +34,38 @@ class GANLoss:
     """Base class of every objective.
 
     Subclasses implement :meth:`discriminator_loss` and :meth:`generator_loss`; they may set
-    ``n_critic`` (D steps per G step) and override :meth:`after_discriminator_step` (e.g. WGAN's
-    weight clipping) and :meth:`check` (refuse combinations that make no sense at config time).
+    ``default_n_critic`` (D steps per G step unless ``loss.n_critic`` says otherwise), override
+    :meth:`after_discriminator_step` (e.g. WGAN's weight clipping), :meth:`check` (refuse
+    combinations that make no sense at config time) and :meth:`pretrain_loss` (a D-only warm-up
+    on real data before the game starts, run for ``pretrain_steps`` steps).
+
+    Attributes:
+        uses_class_head: the loss trains D's auxiliary class head (``model.d_label=classifier``);
+            other losses refuse such a model, since its head would never learn.
+        n_critic: D steps per G step for this run.
+        pretrain_steps: D warm-up steps on real data (0 = none).
 
     Args:
         cfg: the run's :class:`~ganforge.config.LossConfig`.
     """
 
-    n_critic: int = 1
+    default_n_critic: int = 1
+    uses_class_head: bool = False
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
+        n_critic = getattr(cfg, "n_critic", None)
+        self.n_critic: int = self.default_n_critic if n_critic is None else int(n_critic)
+        self.pretrain_steps: int = 0
 
     @classmethod
     def check(cls, model_spec: Any, model_cfg: Any) -> None:
         """Raise ConfigError when this loss cannot train the given model family."""
+
+    def pretrain_loss(self, discriminator: Discriminator, real: torch.Tensor,
+                      y_real: Optional[torch.Tensor]) -> LossOutput:
+        """D's warm-up objective on a real batch (only called when ``pretrain_steps > 0``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no pre-training phase")
 
     def discriminator_loss(
         self,

@@ -13,6 +13,7 @@ the registered metrics wrap them with the classifier, the toy set's centres and 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -156,3 +157,62 @@ def toy_2d_metric(ctx: EvalContext, n_sigma: float = 3.0) -> MetricResult:
                             min_count=1)
     return MetricResult(ctx.name("modes", toy), float(modes), details, protocol)
 
+
+
+@METRICS.register("class-entropy")
+def class_entropy_metric(ctx: EvalContext) -> MetricResult:
+    """Entropy (nats) of the evaluator's predicted-class histogram of the samples (the value).
+
+    For unconditional models: a generator that covers every class evenly reaches ln K (2.303 for
+    10 digits); one that dropped or favours classes scores lower. Details hold the histogram and
+    the smallest class share (the issue's "every digit >= 5% of samples").
+    """
+    _, logits = ctx.fake()
+    if logits is None:
+        raise ConfigError(f"class-entropy needs a classifier; extractor '{ctx.extractor.name}' "
+                          "has no class logits (use an evaluator such as mnist-lenet)")
+    k = logits.shape[1]
+    counts = torch.bincount(logits.argmax(dim=1), minlength=k).double()
+    share = counts / counts.sum()
+    nonzero = share[share > 0]
+    entropy = float(-(nonzero * nonzero.log()).sum())
+    details = {"max_entropy": math.log(k), "min_class_share": float(share.min()),
+               "histogram": counts.long().tolist()}
+    return MetricResult(ctx.name("entropy"), entropy, details,
+                        ctx.protocol("class-entropy", real=False))
+
+
+@METRICS.register("two-digit-acc")
+def two_digit_acc_metric(ctx: EvalContext) -> MetricResult:
+    """Label accuracy of conditional ``mnist-pairs`` samples (the value), 100 classes.
+
+    Each (1, 28, 56) sample is cut into its left and right 28×28 halves; an MNIST evaluator
+    reads each digit, and the sample counts as correct when 10 · left + right equals its label.
+    Details give the worst class and the per-digit accuracy of each side.
+    """
+    labels = ctx.labels
+    if labels is None:
+        raise ConfigError("two-digit-acc needs conditional samples with labels (a conditional "
+                          "mnist-pairs run, or an npz with 'labels')")
+    images = ctx.samples
+    if images.dim() != 4 or images.shape[1] != 1 or images.shape[3] != 2 * images.shape[2]:
+        raise ConfigError(f"two-digit-acc needs (1, H, 2H) two-digit images, got samples of "
+                          f"shape {tuple(images.shape[1:])}; train on data.name=mnist-pairs")
+    spec = ctx.extractor_spec
+    clf = ctx.load(spec) if spec is not None else None
+    if clf is None or clf.n_classes != 10:
+        clf = ctx.load(STACKED_EVALUATOR)
+    side = images.shape[2]
+    left = extract(clf, images[..., :side])[1].argmax(dim=1)
+    right = extract(clf, images[..., side:])[1].argmax(dim=1)
+    labels = labels.to(left.device)
+    correct = (left * 10 + right == labels).float()
+    per_class = torch.stack([correct[labels == c].mean() if (labels == c).any()
+                             else torch.tensor(float("nan")) for c in range(100)])
+    details = {"worst_class_acc": float(np.nanmin(per_class.numpy())),
+               "left_digit_acc": float((left == labels // 10).float().mean()),
+               "right_digit_acc": float((right == labels % 10).float().mean()),
+               "per_class": per_class.tolist()}
+    protocol = ctx.protocol("two-digit-acc", real=False, extractor=clf)
+    return MetricResult(ctx.name("acc", f"two-digit_{clf.name}"), float(correct.mean()),
+                        details, protocol)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -24,6 +25,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from ganforge.data.base import one_line
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.metrics import formulas as F
 from ganforge.metrics.base import METRICS, FeatureExtractor, MetricResult
@@ -268,10 +270,10 @@ def load_npz(path: Path, n: Optional[int] = None) -> tuple[torch.Tensor, Optiona
     (N, D) float32, and labels (N,) int64 or None.
     """
     try:
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:  # object arrays would unpickle
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as err:
-        raise GanforgeError(f"cannot read samples '{path}' ({err}); pass an npz made by "
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise GanforgeError(f"cannot read samples '{path}' ({one_line(err)}); pass an npz made by "
                             "`ganforge generate --format npz`") from None
     if "images" in arrays:
         x = arrays["images"]

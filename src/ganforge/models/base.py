@@ -94,15 +94,22 @@ class ModelSpec:
         vectors: True when the family also accepts (D,) vector data (the MLP accepts both
             images and vectors, so it has ``image=True`` and ``vectors=True``).
         doc: one-line description shown by ``ganforge list``.
+        label_modes: the ``model.d_label`` values its discriminator supports (how D sees y).
+        spectral_norm: its discriminator accepts ``model.spectral_norm=true``.
+        attributes: it can condition on (N, K) attribute vectors; its kwargs function then takes
+            ``multi_label=True``.
     """
 
     generator: type[Generator]
     discriminator: type[Discriminator]
-    kwargs: Callable[[Any, tuple[int, ...], int], dict[str, dict[str, Any]]]
+    kwargs: Callable[..., dict[str, dict[str, Any]]]
     image: bool = True
     conv: bool = False
     doc: str = ""
     vectors: bool = False
+    label_modes: tuple[str, ...] = ("input",)
+    spectral_norm: bool = False
+    attributes: bool = False
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

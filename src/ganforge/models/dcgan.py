@@ -1,8 +1,9 @@
 """Family ``dcgan``: DCGAN (Radford et al. 2015) and cDCGAN, one implementation for every size.
 
-The image side must be ``base * 2**k`` with base 7 or 4 and k >= 1 (28 = 7·4, 32 = 4·8,
-64 = 4·16, also 14, 16, 56, 128, ...). G starts from a ``base × base`` map and doubles it k times
-with stride-2 transposed convs; D halves it k times with stride-2 convs. At 28×28 with
+The shorter image side must be ``base * 2**k`` with base 7 or 4 and k >= 1 (28 = 7·4, 32 = 4·8,
+64 = 4·16, also 14, 16, 56, 128, ...) and the longer one a multiple of ``2**k`` (so 28×56 two-digit
+numbers work too). G starts from an ``(H/2^k) × (W/2^k)`` map and doubles it k times with
+stride-2 transposed convs; D halves it k times with stride-2 convs. At 28×28 with
 ``g_width=64`` the generator has the layout of seed 002's PyTorch net (128·7·7 → 128 → 64 → C).
 
 Conditioning (cDCGAN): G concatenates a learned label embedding to z. D receives the label as
@@ -20,7 +21,9 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
-from ganforge.models.layers import LabelEmbedding, as_shape, conv_norm, init_weights
+from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
+from ganforge.models.layers import (LabelEmbedding, as_shape, conv_norm, init_weights, linear_norm,
+                                    spectral_norm_all)
 from ganforge.models.layers import dropout as dropout_layer
 
 BASES = (7, 4)  # smallest feature-map side; 7 serves MNIST-like 28×28, 4 the power-of-two sizes
@@ -49,27 +52,38 @@ def _image_shape(shape: Sequence[int], arch: str) -> tuple[int, int, int]:
     shape = as_shape(shape)
     if len(shape) != 3:
         raise ConfigError(f"model {arch} needs image data (C, H, W), got shape {shape}; use model.arch=mlp")
-    c, h, w = shape
-    if h != w:
-        raise ConfigError(f"model {arch} needs square images, got {h}x{w}; set data.image_size")
-    return c, h, w
+    return shape  # type: ignore[return-value]
+
+
+def grid_for(h: int, w: int) -> tuple[int, int, int]:
+    """``(H0, W0, k)``: the first feature map of G (last of D) and the number of stride-2 stages.
+
+    Raises:
+        ConfigError: shapes no number of stride-2 stages can make.
+    """
+    _, k = stages_for(min(h, w))
+    if max(h, w) % 2**k:
+        raise ConfigError(f"model dcgan cannot make {h}x{w} images: the longer side must be a "
+                          f"multiple of {2**k}; e.g. 28x56 or a square size like 28, 32 or 64")
+    return h >> k, w >> k, k
 
 
 class DCGANGenerator(Generator):
-    """Linear → (base×base map) → k × [ConvT(4, 2, 1) → BN → ReLU] → Conv(3, 1, 1) → Tanh.
+    """Linear → (H0×W0 map) → k × [ConvT(4, 2, 1) → BN → ReLU] → Conv(3, 1, 1) → Tanh.
 
     Channels: the first map has ``width * 2**(k-1)`` channels; each stage after the first
     halves them, ending at ``width`` before the output conv.
 
     Args:
         z_dim: latent size Z.
-        out_shape: (C, H, W) with H == W a valid size (see :func:`stages_for`).
+        out_shape: (C, H, W) with a shape :func:`grid_for` accepts.
         width: channels of the last feature map (model.g_width).
         n_classes: classes K to condition on (0 = unconditional).
         embed_dim: label embedding size E, concatenated to z.
         norm: ``"batch"`` or ``"none"``.
         dropout: dropout probability after each up-sampling stage (0 = off).
         init: weight-init scheme.
+        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
     """
 
     def __init__(
@@ -82,19 +96,20 @@ class DCGANGenerator(Generator):
         norm: str = "batch",
         dropout: float = 0.0,
         init: str = "normal02",
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
-        channels, size, _ = _image_shape(out_shape, "dcgan")
-        base, k = stages_for(size)
+        channels, height, width_px = _image_shape(out_shape, "dcgan")
+        h0, w0, k = grid_for(height, width_px)
         self.z_dim = z_dim
         self.n_classes = n_classes
-        self.out_shape = (channels, size, size)
-        self.embed = LabelEmbedding(n_classes, embed_dim) if n_classes else None
-        self.base = base
+        self.out_shape = (channels, height, width_px)
+        self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if n_classes else None
+        self.h0, self.w0 = h0, w0
         self.c0 = width * 2 ** (k - 1)
         # A bias before BatchNorm is cancelled by the mean subtraction, so drop it there.
         bias = norm != "batch"
-        self.fc = nn.Linear(z_dim + (embed_dim if n_classes else 0), self.c0 * base * base, bias=bias)
+        self.fc = nn.Linear(z_dim + (embed_dim if n_classes else 0), self.c0 * h0 * w0, bias=bias)
         self.fc_act = nn.Sequential(conv_norm(norm, self.c0), nn.ReLU())
         stages: list[nn.Module] = []
         c_in = self.c0
@@ -114,7 +129,7 @@ class DCGANGenerator(Generator):
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Args: z: (N, Z); y: (N,) int64 labels if conditional. Returns: (N, C, H, W) in [-1, 1]."""
         h = torch.cat([z, self.embed(y)], dim=1) if self.embed is not None else z
-        h = self.fc(h).view(z.shape[0], self.c0, self.base, self.base)
+        h = self.fc(h).view(z.shape[0], self.c0, self.h0, self.w0)
         h = self.stages(self.fc_act(h))
         return torch.tanh(self.to_image(h))
 
@@ -123,7 +138,7 @@ class DCGANDiscriminator(Discriminator):
     """k × [Conv(4, 2, 1) → norm → LeakyReLU(0.2) → dropout] → flatten → Linear → logit.
 
     Channels start at ``width`` and double each stage, ending at ``width * 2**(k-1)`` on a
-    base×base map. The first conv has no norm (DCGAN rule: normalising the input layer makes
+    H0×W0 map. The first conv has no norm (DCGAN rule: normalising the input layer makes
     training unstable). With ``norm="layer"`` it is the WGAN-GP critic: LayerNorm over (C, H, W).
 
     Args:
@@ -134,6 +149,11 @@ class DCGANDiscriminator(Discriminator):
         norm: ``"batch"``, ``"layer"`` or ``"none"`` after every conv but the first.
         dropout: dropout probability after each stage (seed 002 uses 0.25).
         init: weight-init scheme.
+        label_mode: how a conditional D uses y: ``input`` (label maps joined to the image),
+            ``projection`` or ``classifier`` (see :mod:`ganforge.models.heads`).
+        spectral_norm: spectrally normalise every weight (SNGAN).
+        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
+        fc: width of a hidden linear layer before the heads (0 = none; seed 000: 1024).
     """
 
     def __init__(
@@ -145,17 +165,29 @@ class DCGANDiscriminator(Discriminator):
         norm: str = "none",
         dropout: float = 0.0,
         init: str = "normal02",
+        label_mode: str = "input",
+        spectral_norm: bool = False,
+        multi_label: bool = False,
+        fc: int = 0,
     ) -> None:
         super().__init__()
-        channels, size, _ = _image_shape(in_shape, "dcgan")
-        base, k = stages_for(size)
+        channels, height, width_px = _image_shape(in_shape, "dcgan")
+        h0, w0, k = grid_for(height, width_px)
         self.n_classes = n_classes
-        self.in_shape = (channels, size, size)
-        self.embed = LabelEmbedding(n_classes, embed_dim) if n_classes else None
+        self.in_shape = (channels, height, width_px)
+        n_conv = width * 2 ** (k - 1) * h0 * w0
+        # Optional hidden FC layer between the conv trunk and the heads (seed 000's ACGAN trunk
+        # ends in Linear(128·7·7 → 1024) → BN → LeakyReLU before its two heads).
+        self.fc = (nn.Sequential(nn.Linear(n_conv, fc, bias=norm != "batch"),
+                                 linear_norm(norm, fc), nn.LeakyReLU(0.2))
+                   if fc else nn.Identity())
+        self.head = DHead(fc or n_conv, n_classes, label_mode, multi_label)
+        joined = n_classes > 0 and self.head.takes_label_input
+        self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if joined else None
         stages: list[nn.Module] = []
-        c_in, side = channels + (embed_dim if n_classes else 0), size
+        c_in, side = channels + (embed_dim if joined else 0), (height, width_px)
         for i in range(k):
-            c_out, side = width * 2**i, side // 2
+            c_out, side = width * 2**i, (side[0] // 2, side[1] // 2)
             kind = norm if i > 0 else "none"
             stages += [
                 nn.Conv2d(c_in, c_out, 4, 2, 1, bias=kind == "none"),
@@ -165,30 +197,33 @@ class DCGANDiscriminator(Discriminator):
             ]
             c_in = c_out
         self.stages = nn.Sequential(*stages)
-        self.n_features = c_in * base * base
-        self.out = nn.Linear(self.n_features, 1)
+        self.n_features = c_in * h0 * w0
         init_weights(self, init)
+        if spectral_norm:
+            spectral_norm_all(self)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
-        """Args: x: (N, C, H, W) in [-1, 1]; y: (N,) labels if conditional.
+        """Args: x: (N, C, H, W) in [-1, 1]; y: (N,) or (N, K) labels if conditional.
 
         Returns:
-            DOutput with adv (N,) logits and features (N, width·2^(k-1)·base²).
+            DOutput with adv (N,) logits, cls (N, K) in classifier mode and features
+            (N, fc or width·2^(k-1)·H0·W0).
         """
         if self.embed is not None:
             n, _, h, w = x.shape
             maps = self.embed(y)[:, :, None, None].expand(n, -1, h, w)
             x = torch.cat([x, maps], dim=1)
-        features = self.stages(x).flatten(1)
-        return DOutput(adv=self.out(features).squeeze(1), features=features)
+        return self.head(self.fc(self.stages(x).flatten(1)), y)
 
 
-def dcgan_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
+def dcgan_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
+                 multi_label: bool = False) -> dict[str, dict[str, Any]]:
     """Constructor kwargs of family ``dcgan``; checks the image size before anything is built."""
-    channels, size, _ = _image_shape(data_shape, "dcgan")
-    stages_for(size)
+    channels, height, width_px = _image_shape(data_shape, "dcgan")
+    grid_for(height, width_px)
     n_classes, embed_dim = conditioning(model_cfg, n_classes, "dcgan")
-    shape = [channels, size, size]
+    check_label_mode(model_cfg.d_label, "dcgan")
+    shape = [channels, height, width_px]
     return {
         "generator": {
             "z_dim": model_cfg.z_dim,
@@ -199,6 +234,7 @@ def dcgan_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) ->
             "norm": model_cfg.g_norm,
             "dropout": model_cfg.g_dropout,
             "init": model_cfg.init,
+            "multi_label": multi_label,
         },
         "discriminator": {
             "in_shape": shape,
@@ -208,6 +244,10 @@ def dcgan_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) ->
             "norm": model_cfg.d_norm,
             "dropout": model_cfg.d_dropout,
             "init": model_cfg.init,
+            "label_mode": model_cfg.d_label,
+            "spectral_norm": model_cfg.spectral_norm,
+            "multi_label": multi_label,
+            "fc": model_cfg.d_fc,
         },
     }
 
@@ -224,5 +264,8 @@ MODELS.register("dcgan", doc=_DOC)(
         image=True,
         conv=True,
         doc=_DOC,
+        label_modes=LABEL_MODES,
+        spectral_norm=True,
+        attributes=True,
     )
 )

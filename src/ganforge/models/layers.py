@@ -65,14 +65,20 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
 
 
 class LabelEmbedding(nn.Module):
-    """A learned table of label vectors (``nn.Embedding`` with a shape check).
+    """A learned table of label vectors, for class indices or multi-hot attribute vectors.
+
+    For class labels it is an ``nn.Embedding`` lookup. For attributes (``multi_label=True``,
+    e.g. CelebA's 40 binary attributes) the same (K, E) table is applied as a linear map
+    ``y @ table``: the sum of the embeddings of the attributes that are on. A one-hot y gives
+    the lookup, so both kinds share one parameter layout (``table.weight``).
 
     Args:
-        n_classes: number of classes K.
+        n_classes: number of classes (or attributes) K.
         dim: embedding size E (the PyTorch-GAN cGAN uses E = K).
+        multi_label: y is an (N, K) float vector in {0, 1} instead of (N,) class indices.
     """
 
-    def __init__(self, n_classes: int, dim: int) -> None:
+    def __init__(self, n_classes: int, dim: int, multi_label: bool = False) -> None:
         super().__init__()
         if n_classes <= 0 or dim <= 0:
             raise ConfigError(
@@ -81,13 +87,14 @@ class LabelEmbedding(nn.Module):
             )
         self.n_classes = n_classes
         self.dim = dim
+        self.multi_label = multi_label
         self.table = nn.Embedding(n_classes, dim)
 
     def forward(self, y: Optional[torch.Tensor]) -> torch.Tensor:
         """Look labels up.
 
         Args:
-            y: (N,) int64 class indices in [0, n_classes).
+            y: (N,) int64 class indices in [0, K), or (N, K) float attributes when multi-label.
 
         Returns:
             (N, dim) float embeddings.
@@ -95,9 +102,32 @@ class LabelEmbedding(nn.Module):
         if y is None:
             # A conditional net called without labels is a caller bug, not a user mistake.
             raise ValueError("this model is conditional: pass y, the (N,) int64 class labels")
+        if self.multi_label:
+            if y.dim() != 2 or y.shape[1] != self.n_classes:
+                raise ValueError(f"attribute labels must have shape (N, {self.n_classes}), "
+                                 f"got {tuple(y.shape)}")
+            return y.to(self.table.weight.dtype) @ self.table.weight
         if y.dim() != 1:
             raise ValueError(f"labels must have shape (N,), got {tuple(y.shape)}")
         return self.table(y.long())
+
+
+def spectral_norm_all(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every conv, linear and embedding weight inside ``module`` (SNGAN).
+
+    Uses ``torch.nn.utils.parametrizations.spectral_norm`` (one power iteration per forward in
+    training mode), which keeps each layer's largest singular value at about 1 and so bounds D's
+    Lipschitz constant — Miyato et al. 2018. Normalisation layers are left alone.
+
+    Returns:
+        ``module`` itself, for chaining.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for m in list(module.modules()):
+        if isinstance(m, (*_WEIGHTED, nn.Embedding)):
+            spectral_norm(m)
+    return module
 
 
 class Maxout(nn.Module):
@@ -151,7 +181,8 @@ def linear_norm(kind: str, features: int) -> nn.Module:
     return nn.Identity()
 
 
-def conv_norm(kind: str, channels: int, spatial: Optional[int] = None) -> nn.Module:
+def conv_norm(kind: str, channels: int, spatial: Optional[int | tuple[int, int]] = None
+              ) -> nn.Module:
     """Normalisation for an (N, C, H, W) activation.
 
     ``"layer"`` normalises each sample over all of (C, H, W), as the WGAN-GP critic does
@@ -162,7 +193,7 @@ def conv_norm(kind: str, channels: int, spatial: Optional[int] = None) -> nn.Mod
     Args:
         kind: ``"batch"``, ``"layer"`` or ``"none"``.
         channels: C.
-        spatial: H = W of the activation, when known.
+        spatial: H = W of the activation, or (H, W), when known.
     """
     _check_norm(kind, CONV_NORMS, "conv")
     if kind == "batch":
@@ -170,7 +201,8 @@ def conv_norm(kind: str, channels: int, spatial: Optional[int] = None) -> nn.Mod
     if kind == "layer":
         if spatial is None:
             return nn.GroupNorm(1, channels)
-        return nn.LayerNorm([channels, spatial, spatial])
+        h, w = (spatial, spatial) if isinstance(spatial, int) else spatial
+        return nn.LayerNorm([channels, h, w])
     return nn.Identity()
 
 

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
-from ganforge.models.layers import LabelEmbedding, as_shape, flat_size, init_weights, linear_norm
+from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
+from ganforge.models.layers import (LabelEmbedding, as_shape, flat_size, init_weights, linear_norm,
+                                    spectral_norm_all)
 # Imported under another name because the constructors take a ``dropout`` probability argument.
 from ganforge.models.layers import dropout as dropout_layer
 
@@ -35,6 +37,7 @@ class MLPGenerator(Generator):
         norm: ``"batch"`` or ``"none"`` for hidden layers 2..L.
         dropout: dropout probability after each hidden layer.
         init: weight-init scheme (see :func:`~ganforge.models.layers.init_weights`).
+        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
     """
 
     def __init__(
@@ -47,12 +50,13 @@ class MLPGenerator(Generator):
         norm: str = "batch",
         dropout: float = 0.0,
         init: str = "normal02",
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.n_classes = n_classes
         self.out_shape = as_shape(out_shape)
-        self.embed = LabelEmbedding(n_classes, embed_dim) if n_classes else None
+        self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if n_classes else None
         width = z_dim + (embed_dim if n_classes else 0)
         layers: list[nn.Module] = []
         for i, h in enumerate(hidden):
@@ -75,7 +79,7 @@ class MLPGenerator(Generator):
 
 
 class MLPDiscriminator(Discriminator):
-    """D(x, y) = Linear(MLP([flatten(x), embed(y)])) → raw logit.
+    """D(x, y) = head(MLP([flatten(x), embed(y)])) → raw logit (plus class logits for ACGAN).
 
     Each hidden layer is Linear → norm → dropout → LeakyReLU(0.2) (the order of seed 001). The
     first hidden layer has neither norm nor dropout, as in seed 001's discriminator and in the
@@ -89,6 +93,10 @@ class MLPDiscriminator(Discriminator):
         norm: ``"batch"``, ``"layer"`` or ``"none"`` for hidden layers 2..L.
         dropout: dropout probability in hidden layers 2..L (seed 001: 0.4).
         init: weight-init scheme.
+        label_mode: how a conditional D uses y: ``input`` (joined to x), ``projection`` or
+            ``classifier`` (see :mod:`ganforge.models.heads`).
+        spectral_norm: spectrally normalise every weight (SNGAN).
+        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
     """
 
     def __init__(
@@ -100,12 +108,18 @@ class MLPDiscriminator(Discriminator):
         norm: str = "none",
         dropout: float = 0.0,
         init: str = "normal02",
+        label_mode: str = "input",
+        spectral_norm: bool = False,
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
         self.n_classes = n_classes
         self.in_shape = as_shape(in_shape)
-        self.embed = LabelEmbedding(n_classes, embed_dim) if n_classes else None
-        width = flat_size(self.in_shape) + (embed_dim if n_classes else 0)
+        self.head = DHead(hidden[-1] if hidden else flat_size(self.in_shape), n_classes,
+                          label_mode, multi_label)
+        joined = n_classes > 0 and self.head.takes_label_input
+        self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if joined else None
+        width = flat_size(self.in_shape) + (embed_dim if joined else 0)
         layers: list[nn.Module] = []
         for i, h in enumerate(hidden):
             layers += [
@@ -116,25 +130,27 @@ class MLPDiscriminator(Discriminator):
             ]
             width = h
         self.body = nn.Sequential(*layers)
-        self.out = nn.Linear(width, 1)
         init_weights(self, init)
+        if spectral_norm:
+            spectral_norm_all(self)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
-        """Args: x: (N, *in_shape) in [-1, 1]; y: (N,) labels if conditional.
+        """Args: x: (N, *in_shape) in [-1, 1]; y: (N,) or (N, K) labels if conditional.
 
         Returns:
-            DOutput with adv (N,) logits and features (N, hidden[-1]).
+            DOutput with adv (N,) logits, cls (N, K) in classifier mode, features (N, hidden[-1]).
         """
         h = x.reshape(x.shape[0], -1)
         if self.embed is not None:
             h = torch.cat([h, self.embed(y)], dim=1)
-        features = self.body(h)
-        return DOutput(adv=self.out(features).squeeze(1), features=features)
+        return self.head(self.body(h), y)
 
 
-def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
+def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
+               multi_label: bool = False) -> dict[str, dict[str, Any]]:
     """Constructor kwargs of family ``mlp`` from a ModelConfig and the data's sample shape."""
     n_classes, embed_dim = conditioning(model_cfg, n_classes, "mlp")
+    check_label_mode(model_cfg.d_label, "mlp")
     shape = [int(s) for s in data_shape]
     return {
         "generator": {
@@ -146,6 +162,7 @@ def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> d
             "norm": model_cfg.g_norm,
             "dropout": model_cfg.g_dropout,
             "init": model_cfg.init,
+            "multi_label": multi_label,
         },
         "discriminator": {
             "in_shape": shape,
@@ -155,6 +172,9 @@ def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> d
             "norm": model_cfg.d_norm,
             "dropout": model_cfg.d_dropout,
             "init": model_cfg.init,
+            "label_mode": model_cfg.d_label,
+            "spectral_norm": model_cfg.spectral_norm,
+            "multi_label": multi_label,
         },
     }
 
@@ -172,5 +192,8 @@ MODELS.register("mlp", doc=_DOC)(
         conv=False,
         vectors=True,
         doc=_DOC,
+        label_modes=LABEL_MODES,
+        spectral_norm=True,
+        attributes=True,
     )
 )

@@ -194,6 +194,26 @@ class StatsCollector:
             writer.write_scalars(int(step), dict(record))
         return record
 
+    def state_dict(self) -> dict[str, Any]:
+        """What was accumulated since the last flush, JSON-able (one sync per device).
+
+        A checkpoint taken between two flushes stores it, so the resumed run reports the same
+        means. Tensor sums travel as Python floats, which hold a float64 (or float32) sum
+        exactly, and come back as tensors, so the resumed sums add up in the same order.
+        """
+        return {"host_sums": dict(self._host_sums), "tensor_sums": self._tensor_means(),
+                "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: Mapping[str, Any], device: str | torch.device) -> None:
+        """Replace the pending sums by ``state`` (from :meth:`state_dict`); tensor sums go to
+        ``device`` (the training device)."""
+        self.reset()
+        dtype = _accumulation_dtype(torch.device(device))
+        self._host_sums.update({str(k): float(v) for k, v in state.get("host_sums", {}).items()})
+        self._tensor_sums.update({str(k): torch.tensor(float(v), dtype=dtype, device=device)
+                                  for k, v in state.get("tensor_sums", {}).items()})
+        self._counts.update({str(k): int(v) for k, v in state.get("counts", {}).items()})
+
     def reset(self) -> None:
         """Drop everything accumulated since the last flush, without reporting it."""
         self._host_sums.clear()

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from ganforge.errors import GanforgeError
-from ganforge.fileio import write_bytes
+from ganforge.fileio import write_bytes, write_error
 
 __all__ = ["ConsoleWriter", "JsonlWriter", "TensorBoardWriter", "read_jsonl"]
 
@@ -127,10 +127,13 @@ class JsonlWriter:
         # allow_nan=False guarantees strict JSON: a stray NaN raises here instead of writing
         # a token that other JSON readers reject.
         line = json.dumps(obj, allow_nan=False) + "\n"
-        self._file.write(line)
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
+        try:
+            self._file.write(line)
+            self._file.flush()
+            if self.fsync:
+                os.fsync(self._file.fileno())
+        except OSError as err:
+            raise GanforgeError(write_error(self.path, err)) from err
 
     def close(self) -> None:
         """Close the file; further writes raise."""
@@ -218,14 +221,18 @@ class TensorBoardWriter:
     Args:
         log_dir: folder for the event files (created on construction, not on import).
         flush_secs: how often ``SummaryWriter`` flushes pending events on its own.
+        purge_step: a resumed run's first step; TensorBoard hides the earlier run's events at
+            and after it, which the resumed run writes again.
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str], flush_secs: int = 30) -> None:
+    def __init__(self, log_dir: str | os.PathLike[str], flush_secs: int = 30,
+                 purge_step: Optional[int] = None) -> None:
         # Imported here: the tensorboard stack is slow to import and only needed when used.
         from torch.utils.tensorboard import SummaryWriter
 
         self.log_dir = Path(log_dir)
-        self._writer = SummaryWriter(log_dir=str(self.log_dir), flush_secs=flush_secs)
+        self._writer = SummaryWriter(log_dir=str(self.log_dir), flush_secs=flush_secs,
+                                     purge_step=purge_step)
 
     def write_scalars(self, step: int, record: Mapping[str, Any]) -> None:
         """Add every numeric entry of ``record`` as a scalar at ``step`` (NaN kept as NaN)."""

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -159,20 +160,26 @@ def save_checkpoint(
     return json_path
 
 
-def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
-                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read and verify one checkpoint; raises CheckpointError with the reason and a fix."""
-    json_path = Path(json_path)
-    if json_path.suffix == ".safetensors":
-        json_path = json_path.with_suffix(".json")
+REQUIRED_KEYS = ("step", "sha256", "tensors_file", "optimizers", "rng")
+
+
+def _read_record(json_path: Path) -> tuple[dict[str, Any], Path]:
+    """The checkpoint's JSON record and its tensors path, checked for kind and version only."""
+    if json_path.suffix != ".json":
+        raise CheckpointError(f"'{json_path}' is not a ganforge checkpoint (a checkpoints/"
+                              "step_*.json with its .safetensors); pickled .pt/.pth/.ckpt files "
+                              "are never loaded")
     try:
-        meta = json.loads(json_path.read_text())
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint '{json_path}' not found; pass a run folder or a "
                               "checkpoints/step_*.json file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"checkpoint '{json_path}' is not valid JSON ({err}); it is corrupt, "
-                              "use an earlier checkpoint") from None
+        raise CheckpointError(f"checkpoint '{json_path}' is not valid JSON ({type(err).__name__})"
+                              "; it is corrupt, use an earlier checkpoint") from None
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint '{json_path}' ({err.strerror}); pass a "
+                              "readable checkpoints/step_*.json file") from None
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise CheckpointError(f"'{json_path}' is not a ganforge checkpoint; pass a run folder")
     version = meta["format_version"]
@@ -180,19 +187,49 @@ def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
         raise CheckpointError(
             f"checkpoint '{json_path}' has format version {version}, newer than this ganforge "
             f"understands ({FORMAT_VERSION}); upgrade ganforge")
-    st_path = json_path.parent / meta["tensors_file"]
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if not missing and not isinstance(meta["tensors_file"], str):
+        missing = ["a valid tensors_file"]
+    if missing:
+        raise CheckpointError(f"checkpoint '{json_path}' lacks {', '.join(missing)}; it is "
+                              "corrupt, use an earlier checkpoint")
+    # Only a file name is honoured, so a crafted JSON cannot point outside its folder.
+    return meta, json_path.parent / Path(meta["tensors_file"]).name
+
+
+def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read and verify one checkpoint; raises CheckpointError with the reason and a fix."""
+    json_path = Path(json_path)
+    if json_path.suffix == ".safetensors":
+        json_path = json_path.with_suffix(".json")
+    meta, st_path = _read_record(json_path)
     try:
         blob = st_path.read_bytes()
-    except FileNotFoundError:
+    except OSError:
         raise CheckpointError(f"checkpoint tensors '{st_path}' are missing; use an earlier "
                               "checkpoint") from None
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise CheckpointError(f"checkpoint '{st_path}' fails its checksum (truncated or corrupt); "
                               "use an earlier checkpoint")
-    tensors = st_load(blob)
+    try:
+        tensors = st_load(blob)
+    except (SafetensorError, ValueError) as err:
+        raise CheckpointError(f"'{st_path}' is not a safetensors file ({type(err).__name__}); "
+                              "use an earlier checkpoint") from None
     if str(map_location) != "cpu":
         tensors = {k: v.to(map_location) for k, v in tensors.items()}
     return tensors, meta
+
+
+def is_complete(json_path: Path) -> bool:
+    """True when the checkpoint's record reads and its tensors file matches its checksum
+    (streamed, so checking a large checkpoint costs one read, not a copy in memory)."""
+    try:
+        meta, st_path = _read_record(Path(json_path))
+        return fileio.sha256_file(st_path) == meta["sha256"]
+    except (CheckpointError, OSError):
+        return False
 
 
 def module_state(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
@@ -223,19 +260,48 @@ def latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu",
     candidates = list_checkpoints(run_dir)
     if not candidates:
         raise CheckpointError(f"no checkpoint in '{run_dir}'; train first or pass another run")
+    newest_error: Optional[CheckpointError] = None
     for path in reversed(candidates):
         try:
             tensors, meta = load_checkpoint(path, map_location)
             return path, tensors, meta
         except CheckpointError as err:
+            newest_error = newest_error or err
             if warn is not None:
                 warn(f"skipping {path.name}: {err}")
-    raise CheckpointError(f"every checkpoint in '{run_dir}' is corrupt; the run cannot be loaded")
+    # The newest one's reason (corrupt? newer format?) carries the fix.
+    raise CheckpointError(f"no usable checkpoint in '{run_dir}' ({len(candidates)} tried); "
+                          f"the newest: {newest_error}")
 
 
 def rotate(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (a checkpoint = its JSON + tensors)."""
+    """Delete all but the newest ``keep`` checkpoints (a checkpoint = its JSON + tensors).
+
+    Older checkpoints are only deleted once a kept one verifies, so a newest checkpoint that
+    came out corrupt (a failing disk, a file changed behind our back) never costs the last good
+    one. Normally that is one streamed hash of the checkpoint just written.
+    """
     paths = list_checkpoints(run_dir)
-    for json_path in paths[: max(0, len(paths) - keep)]:
-        json_path.with_suffix(".safetensors").unlink(missing_ok=True)
+    good = False
+    for rank, json_path in enumerate(reversed(paths)):
+        if rank < keep or not good:
+            good = good or is_complete(json_path)
+            continue
+        # The JSON goes first: it is the commit marker, so a kill between the two unlinks
+        # leaves an ignored tensors file rather than a checkpoint without tensors.
         json_path.unlink(missing_ok=True)
+        json_path.with_suffix(".safetensors").unlink(missing_ok=True)
+    _remove_leftovers(Path(run_dir) / CKPT_DIR)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Temporary files and tensors without a JSON, left by a run killed while saving.
+
+    Only the process holding the run folder's lock saves, and never while it rotates, so
+    nothing found here is still being written.
+    """
+    for tmp in folder.glob(".step_*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for st_path in folder.glob("step_*.safetensors"):
+        if not st_path.with_suffix(".json").exists():
+            st_path.unlink(missing_ok=True)

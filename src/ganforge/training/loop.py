@@ -22,9 +22,11 @@ from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.reporting import JsonlWriter, StatsCollector, TensorBoardWriter
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.guard import NonFiniteGuard
 from ganforge.training.monitor import MetricMonitor
 from ganforge.training.progress import ProgressImages
 from ganforge.training.setup import Setup, build
+from ganforge.training.watch import RunWatch
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Trainer:
                  log: Callable[[str], None] = print) -> None:
         self.cfg, self.run_dir, self.log = cfg, Path(run_dir), log
         self.s: Setup = build(cfg)
+        self.guard = NonFiniteGuard(cfg.train, self.s)
+        skipped = self.s.data.extra.get("skipped", 0)
+        if skipped:
+            log(f"skipped {skipped} unreadable files in the data (data.bad_files=error refuses "
+                "them)")
         self.step = 0
         self.elapsed = 0.0
         t = cfg.train
@@ -77,6 +84,7 @@ class Trainer:
                               "--time-budget 5m")
         grid_steps: list[int] = []
         self._monitor_state: Optional[dict[str, Any]] = None
+        self._stats_state: Optional[dict[str, Any]] = None
         if resume:
             grid_steps = self._restore()
         # Built before anything is written: a missing evaluator must not leave a run folder.
@@ -84,14 +92,21 @@ class Trainer:
         if cfg.eval.every > 0:
             self.monitor = MetricMonitor(self.s, log=log, state=self._monitor_state)
         if not resume:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fileio.ensure_dir(self.run_dir)
             fileio.write_text(self.run_dir / "config.json", cfg.to_json() + "\n")
             fileio.write_json(self.run_dir / "model.json", self.s.record)
         self.stats = StatsCollector()
         self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
+        if self._stats_state:  # means pending at the checkpoint continue where they stopped
+            self.stats.load_state_dict(self._stats_state, self.s.device)
         if cfg.log.tensorboard:
-            self.stats.attach(TensorBoardWriter(self.run_dir / "tb"))
-        self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps)
+            # On resume, TensorBoard drops the events past the checkpoint (redone from here).
+            self.stats.attach(TensorBoardWriter(self.run_dir / "tb",
+                                                purge_step=self.step + 1 if resume else None))
+        # Diagnostics, environment.json and report.html (rebuilt after snapshots, bounded cost).
+        self.watch = RunWatch(self.s, self.run_dir, self.stats, self.step, log)
+        self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps,
+                                     on_snapshot=self.watch.snapshot)
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> None:
@@ -110,6 +125,7 @@ class Trainer:
             with torch.set_grad_enabled(last):
                 fake = G(z, y_fake)
             out_d = loss.discriminator_loss(D, real, y_real, fake.detach(), y_fake)
+            self.guard.watch("Loss/D", out_d.loss)
             opt["D"].zero_grad(set_to_none=True)
             out_d.loss.backward()
             opt["D"].step()
@@ -119,9 +135,12 @@ class Trainer:
         # --- generator: D frozen so backward skips D's weight gradients
         D.requires_grad_(False)
         out_g = loss.generator_loss(D, fake, y_fake)
+        self.guard.watch("Loss/G", out_g.loss)
         opt["G"].zero_grad(set_to_none=True)
         out_g.loss.backward()
         opt["G"].step()
+        if s.ema is not None:
+            s.ema.update(self.step + 1)
         self.stats.add_many(out_g.stats)
         self.step += 1
 
@@ -136,10 +155,18 @@ class Trainer:
         window_t, window_step = time.perf_counter(), self.step
         images_per_s = 0.0
         epoch = s.sampler.epoch
+        if self.step == 0 and s.loss.pretrain_steps > 0:
+            self.pretrain_discriminator()
         if self.step == 0:
             self.images.snapshot(0)
+        self.guard.prepare(self)
         while not self.budget.done(self.step, time.perf_counter() - start):
             self.train_step()
+            problem = self.guard.check(self.step)  # NaN/Inf in this step's losses or weights
+            if problem is not None:
+                self.guard.handle(problem, self)  # rolls back to a checkpoint, or raises
+                bar.n = self.step
+                continue
             bar.update(1)
             self.elapsed = time.perf_counter() - start
             if self.monitor is not None and self.monitor.due(self.step):
@@ -161,6 +188,24 @@ class Trainer:
                 self.save()
         bar.close()
         return self.finish(images_per_s)
+
+    def pretrain_discriminator(self) -> None:
+        """The loss's D warm-up on real batches (e.g. ACGAN's class head), before step 1.
+
+        Logged at step 0; it consumes real batches from the sampler like any D step, so a
+        resumed run (which never repeats it) continues the same data order.
+        """
+        s = self.s
+        s.discriminator.requires_grad_(True)
+        for _ in range(s.loss.pretrain_steps):
+            real, y_real = s.sampler.next()
+            out = s.loss.pretrain_loss(s.discriminator, real, y_real)
+            s.optimizers["D"].zero_grad(set_to_none=True)
+            out.loss.backward()
+            s.optimizers["D"].step()
+            self.stats.add_many(out.stats)
+        self.stats.flush(0)
+        self.log(f"pre-trained D for {s.loss.pretrain_steps} steps on real data")
 
     def finish(self, images_per_s: float) -> dict[str, Any]:
         """Final grid, GIF, loss plot, last checkpoint and ``summary.json``."""
@@ -184,6 +229,7 @@ class Trainer:
         }
         fileio.write_json(self.run_dir / "summary.json", summary)
         self.stats.close()
+        self.watch.finish(self.step)
         return summary
 
     @staticmethod
@@ -212,21 +258,31 @@ class Trainer:
             "elapsed_s": self.elapsed,
             "grid_steps": self.images.steps,
             "monitor": None if self.monitor is None else self.monitor.state_dict(),
+            "guard": self.guard.state_dict(),
+            "stats": self.stats.state_dict(),
         }
+        modules = {"G": s.generator, "D": s.discriminator}
+        if s.ema is not None:
+            modules["G_ema"] = s.ema.module
         return ckpt.save_checkpoint(
-            self.run_dir, self.step, {"G": s.generator, "D": s.discriminator}, s.optimizers,
+            self.run_dir, self.step, modules, s.optimizers,
             meta, keep=self.cfg.log.keep_checkpoints, label=name)
 
     def _restore(self) -> list[int]:
         """Load the newest valid checkpoint; returns the steps of the grids saved so far."""
         s = self.s
         path, tensors, meta = ckpt.latest_checkpoint(self.run_dir, warn=self.log)
-        if meta["model"]["arch"] != s.record["arch"] or \
-                meta["model"]["model_args"] != s.record["model_args"]:
+        record = meta.get("model") or {}
+        if record.get("arch") != s.record["arch"] or \
+                record.get("model_args") != s.record["model_args"]:
             raise CheckpointError(f"checkpoint '{path}' holds a different model than this "
                                   "config; resume with the run's own config.json")
         s.generator.load_state_dict(ckpt.module_state(tensors, "G"))
         s.discriminator.load_state_dict(ckpt.module_state(tensors, "D"))
+        if s.ema is not None:
+            # A run that enabled the EMA on resume starts its average from the current G.
+            ema_state = ckpt.module_state(tensors, "G_ema") or ckpt.module_state(tensors, "G")
+            s.ema.module.load_state_dict(ema_state)
         for name, opt in s.optimizers.items():
             ckpt.restore_optimizer(opt, name, tensors, meta)
         s.sampler.load_state_dict(meta["sampler"])
@@ -235,5 +291,21 @@ class Trainer:
         JsonlWriter.truncate_after(self.run_dir / "stats.jsonl", self.step)
         self.log(f"resumed from {path.name} at step {self.step}")
         self._monitor_state = meta.get("monitor")
+        self._stats_state = meta.get("stats")
+        self.guard.load_state_dict(meta.get("guard"))
         return list(meta.get("grid_steps", []))
+
+    def rollback(self) -> None:
+        """Back to the newest good checkpoint (the non-finite guard's rollback).
+
+        The in-loop metric history and best checkpoint are kept: those evaluations happened.
+        """
+        jsonl = next(w for w in self.stats.writers if isinstance(w, JsonlWriter))
+        self.stats.detach(jsonl)
+        jsonl.close()  # _restore rewrites stats.jsonl; an open writer would append to the old
+        self.images.steps = self._restore()
+        self.stats.reset()
+        if self._stats_state:
+            self.stats.load_state_dict(self._stats_state, self.s.device)
+        self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
 

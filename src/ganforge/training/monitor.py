@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ganforge.training.setup import Setup
 
 # Metrics where a larger value is better; all others (FID, KID, ...) are minimised.
-HIGHER_IS_BETTER = {"is", "pr", "dc", "label-acc", "stacked-mnist", "toy-2d"}
+HIGHER_IS_BETTER = {"is", "pr", "dc", "label-acc", "stacked-mnist", "toy-2d",
+                    "class-entropy"}
 
 
 class MetricMonitor:
@@ -45,8 +46,8 @@ class MetricMonitor:
         self.reference.limit = None
         gen = torch.Generator().manual_seed(setup.cfg.train.seed + 7919)
         self.z = setup.noise.z(cfg.samples, gen, device="cpu").to(setup.device)
-        self.y = (torch.randint(0, setup.noise.n_classes, (cfg.samples,), generator=gen)
-                  .to(setup.device) if setup.noise.n_classes else None)
+        y = setup.noise.labels(cfg.samples, gen, device="cpu")
+        self.y = None if y is None else y.to(setup.device)
         self.extractor = None
         if setup.data.is_image:  # toy-2d metrics work on the points themselves
             from ganforge.metrics.extractors import load_extractor
@@ -62,7 +63,7 @@ class MetricMonitor:
 
     def evaluate(self, step: int) -> dict[str, float]:
         """Run every metric on the current G; returns ``{"Metrics/<name>": value}``."""
-        x = render_samples(self.s.generator, self.z, self.y)
+        x = render_samples(self.s.sampling_generator, self.z, self.y)
         samples = to_uint8(x) if x.dim() == 4 else x
         labels = None if self.y is None else self.y.cpu()
         ctx = EvalContext(samples, labels, self.reference, self.extractor,

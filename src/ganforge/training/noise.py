@@ -8,17 +8,26 @@ import torch
 
 
 class NoiseSampler:
-    """Draws latents z and (for conditional models) uniformly random class labels.
+    """Draws latents z and (for conditional models) labels.
+
+    Class labels are uniform over the classes. Attribute labels (``label_pool`` given) are rows
+    drawn uniformly from the data's own (N, K) attribute table, so G is asked for attribute
+    combinations that occur (a random bit vector would ask for bearded women wearing lipstick
+    and no hair as often as for anything else).
 
     Args:
         z_dim: latent size.
         dist: "normal" for N(0, 1) or "uniform" for U(-1, 1) (the cGAN paper's choice).
-        n_classes: classes to draw labels from; 0 for unconditional models.
+        n_classes: classes (or attributes) K; 0 for unconditional models.
         device: where the tensors are created (drawn there directly, no host copy).
+        label_pool: (N, K) float attribute rows to draw from, or None for class labels.
     """
 
-    def __init__(self, z_dim: int, dist: str, n_classes: int, device: torch.device) -> None:
+    def __init__(self, z_dim: int, dist: str, n_classes: int, device: torch.device,
+                 label_pool: Optional[torch.Tensor] = None) -> None:
         self.z_dim, self.dist, self.n_classes, self.device = z_dim, dist, n_classes, device
+        self.pool = None if label_pool is None else label_pool.to(device=device,
+                                                                  dtype=torch.float32)
 
     def z(self, n: int, generator: Optional[torch.Generator] = None,
           device: Optional[torch.device | str] = None) -> torch.Tensor:
@@ -32,11 +41,19 @@ class NoiseSampler:
             return torch.rand(n, self.z_dim, device=device, generator=generator) * 2 - 1
         return torch.randn(n, self.z_dim, device=device, generator=generator)
 
-    def labels(self, n: int, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
-        """(n,) int64 uniformly random classes, or None for unconditional models."""
+    def labels(self, n: int, generator: Optional[torch.Generator] = None,
+               device: Optional[torch.device | str] = None) -> Optional[torch.Tensor]:
+        """(n,) int64 uniformly random classes, (n, K) attribute rows, or None (unconditional).
+
+        Drawn on ``device`` (default: the sampler's), which must match ``generator``'s device.
+        """
         if self.n_classes == 0:
             return None
-        return torch.randint(0, self.n_classes, (n,), device=self.device, generator=generator)
+        device = self.device if device is None else device
+        if self.pool is not None:
+            rows = torch.randint(0, self.pool.shape[0], (n,), device=device, generator=generator)
+            return self.pool.to(device)[rows]
+        return torch.randint(0, self.n_classes, (n,), device=device, generator=generator)
 
     def __call__(self, n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         return self.z(n), self.labels(n)
@@ -53,6 +70,12 @@ class NoiseSampler:
             z: (M, z_dim); y: (M,) labels or None; nrow: images per grid row.
         """
         gen = torch.Generator(device="cpu").manual_seed(seed)
+        if self.pool is not None:
+            # One row per attribute combination (10 drawn from the data), one column per style.
+            rows = torch.randint(0, self.pool.shape[0], (10,), generator=gen)
+            z = self.z(columns, gen, device="cpu").repeat(10, 1)
+            y = self.pool.cpu()[rows].repeat_interleave(columns, dim=0)
+            return z.to(self.device), y.to(self.device), columns
         if self.n_classes:
             z = self.z(columns, gen, device="cpu").repeat(self.n_classes, 1)
             y = torch.arange(self.n_classes).repeat_interleave(columns)

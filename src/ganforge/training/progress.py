@@ -11,7 +11,7 @@ TensorBoard gets the same grids under ``Samples/fixed_noise``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 import torch
@@ -61,11 +61,17 @@ class ProgressImages:
         run_dir: the run folder.
         stats: the collector; its TensorBoard writer, if any, also receives the grids.
         steps: steps of snapshots already on disk (a resumed run continues the sequence).
+        on_snapshot: called after each snapshot with (step, samples (N, ...) on the CPU,
+            labels (N,) or None), e.g. the run's diagnostics.
     """
 
     def __init__(self, setup: "Setup", run_dir: Path, stats: "StatsCollector",
-                 steps: Optional[list[int]] = None) -> None:
+                 steps: Optional[list[int]] = None,
+                 on_snapshot: Optional[Callable[[int, torch.Tensor, Optional[torch.Tensor]],
+                                                None]] = None) -> None:
         self.s, self.run_dir = setup, Path(run_dir)
+        self.on_snapshot = on_snapshot
+        self.samples: Optional[torch.Tensor] = None  # the last rendered samples
         log = setup.cfg.log
         self.z, self.y, self.nrow = setup.noise.fixed(log.grid_columns, log.grid_samples)
         self.steps: list[int] = list(steps or [])
@@ -83,10 +89,11 @@ class ProgressImages:
 
     def render(self, step: int) -> np.ndarray:
         """The current grid (H, W, 3) uint8."""
-        x = render_samples(self.s.generator, self.z, self.y)
+        x = render_samples(self.s.sampling_generator, self.z, self.y)
+        self.samples = x
         if self.reference is not None:
             return scatter_image(x.numpy(), self.reference, title=f"step {step}")
-        if self.y is not None:
+        if self.y is not None and self.y.dim() == 1:  # attribute rows carry no single name
             return label_grid(x, self.y.cpu(), self.s.data.class_names, self.nrow)
         return make_grid(x, self.nrow)
 
@@ -101,6 +108,9 @@ class ProgressImages:
             self.steps.append(step)
         if self.tb is not None:
             self.tb.write_image("Samples/fixed_noise", step, image)
+        if self.on_snapshot is not None:
+            labels = None if self.y is None else self.y.cpu()
+            self.on_snapshot(step, self.samples, labels)
         return path
 
     def finalize(self) -> None:

@@ -21,6 +21,7 @@ from ganforge.data.base import TensorData
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES, GANLoss
 from ganforge.models import MODELS, Discriminator, Generator, build_models
+from ganforge.training.ema import EMA
 from ganforge.training.noise import NoiseSampler
 from ganforge.training.optim import Schedule, build_optimizer
 
@@ -54,7 +55,8 @@ def model_record(cfg: Config, data: TensorData, model_args: dict[str, Any]) -> d
         "arch": cfg.model.arch,
         "model_args": model_args,
         "conditional": cfg.model.conditional,
-        "n_classes": data.n_classes if cfg.model.conditional else 0,
+        "n_classes": label_info(data)[0] if cfg.model.conditional else 0,
+        "multi_label": label_info(data)[1] and cfg.model.conditional,
         "class_names": data.class_names,
         "data_shape": list(data.shape),
         "z_dim": cfg.model.z_dim,
@@ -63,17 +65,44 @@ def model_record(cfg: Config, data: TensorData, model_args: dict[str, Any]) -> d
     }
 
 
+def label_info(data: TensorData) -> tuple[int, bool]:
+    """``(K, multi_label)``: class count, or attribute count for (N, K) attribute labels."""
+    if data.y is not None and data.y.dim() == 2:
+        return int(data.y.shape[1]), True
+    return data.n_classes, False
+
+
 def check_combination(cfg: Config, data: Optional[TensorData] = None) -> None:
-    """Refuse model/loss/data combinations at config time, with the fix in the message."""
-    spec = MODELS.get(cfg.model.arch)
+    """Refuse model/loss/data combinations at config time, with the fix in the message.
+
+    Called twice: before the data is loaded (model × loss × options) and after (× data).
+    """
+    m, arch = cfg.model, cfg.model.arch
+    spec = MODELS.get(arch)
     loss_cls = LOSSES.get(cfg.loss.name)
-    loss_cls.check(spec, cfg.model)
-    if data is not None and not data.is_image and spec.conv:
-        raise ConfigError(f"model '{cfg.model.arch}' is convolutional and cannot train on vector "
+    loss_cls.check(spec, m)
+    if m.d_label not in spec.label_modes:
+        raise ConfigError(f"model '{arch}' supports model.d_label={'|'.join(spec.label_modes)}, "
+                          f"not '{m.d_label}'; use model.arch=dcgan or mlp for it")
+    if m.spectral_norm and not spec.spectral_norm:
+        raise ConfigError(f"model '{arch}' has no spectral-norm option; set "
+                          "model.spectral_norm=false or use model.arch=dcgan or mlp")
+    if m.conditional and m.d_label == "classifier" and not loss_cls.uses_class_head:
+        raise ConfigError(f"model.d_label=classifier adds a class head that loss "
+                          f"'{cfg.loss.name}' never trains; use loss.name=acgan or "
+                          "model.d_label=input|projection")
+    if data is None:
+        return
+    if not data.is_image and spec.conv:
+        raise ConfigError(f"model '{arch}' is convolutional and cannot train on vector "
                           f"data '{cfg.data.name}'; use model.arch=mlp")
-    if data is not None and cfg.model.conditional and data.n_classes == 0:
+    n_labels, multi_label = label_info(data)
+    if m.conditional and n_labels == 0:
         raise ConfigError(f"model.conditional=true but dataset '{cfg.data.name}' has no class "
                           "labels; set model.conditional=false or use a labelled dataset")
+    if m.conditional and multi_label and not spec.attributes:
+        raise ConfigError(f"model '{arch}' conditions only on class indices, but dataset "
+                          f"'{cfg.data.name}' has attribute vectors; use model.arch=dcgan or mlp")
 
 
 @dataclass
@@ -90,6 +119,12 @@ class Setup:
     noise: NoiseSampler
     model_args: dict[str, Any]
     record: dict[str, Any]
+    ema: Optional[EMA] = None
+
+    @property
+    def sampling_generator(self) -> Generator:
+        """The G that samples and metrics use: the EMA copy when enabled, else G itself."""
+        return self.generator if self.ema is None else self.ema.module  # type: ignore[return-value]
 
 
 def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
@@ -102,8 +137,11 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
     data = build_dataset(cfg.data)
     check_combination(cfg, data)
     spec = MODELS.get(cfg.model.arch)
-    n_classes = data.n_classes if cfg.model.conditional else 0
-    model_args = spec.kwargs(cfg.model, data.shape, n_classes)
+    n_labels, multi_label = label_info(data)
+    n_classes = n_labels if cfg.model.conditional else 0
+    # Only attribute-capable families take the flag, so the others keep their signature.
+    extra = {"multi_label": True} if multi_label and n_classes else {}
+    model_args = spec.kwargs(cfg.model, data.shape, n_classes, **extra)
     G, D = build_models(cfg.model.arch, model_args)
     G, D = G.to(device), D.to(device)
     loss = LOSSES.get(cfg.loss.name)(cfg.loss)
@@ -113,6 +151,9 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
         "D": build_optimizer(D.parameters(), cfg.optim, lrs["D"]),
     }
     sampler = BatchSampler(data, cfg.train.batch_size, device, cfg.train.seed, rank, world_size)
-    noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device)
+    # Attribute vectors are drawn from the data's own label rows (their joint distribution).
+    pool = data.y if multi_label and n_classes else None
+    noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device, label_pool=pool)
+    ema = EMA(G, cfg.train.ema, cfg.train.ema_start) if cfg.train.ema > 0 else None
     return Setup(cfg, device, data, sampler, G, D, loss, optimizers, Schedule(cfg.optim, lrs),
-                 noise, model_args, model_record(cfg, data, model_args))
+                 noise, model_args, model_record(cfg, data, model_args), ema)

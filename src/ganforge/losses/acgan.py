@@ -1,0 +1,125 @@
+"""``acgan``: the auxiliary-classifier GAN (Odena et al. 2017), the model of seed 000.
+
+D has a shared trunk and two heads (``model.d_label=classifier``): a real/fake logit and K class
+logits. D minimises the real/fake BCE plus ``class_weight ×`` the class loss on real images and
+(with ``loss.class_on_fake``, as in the paper) on fakes; G minimises the non-saturating
+adversarial loss plus ``class_weight ×`` the class loss of its fakes under their intended label.
+The class loss is cross-entropy for class indices and BCE for attribute vectors (multi-label).
+
+Seed 000 found its ACGAN failing by comparing the class loss and accuracy on real images with
+those on fakes: D learned to classify the fakes (an easy, self-consistent task G helps with)
+but not real digits. So the statistics report both sides separately:
+``Loss/D/class_real``, ``Loss/D/class_fake``, ``Acc/D/class_real``, ``Acc/D/class_fake``, and the
+adversarial parts ``Loss/D/adv``, ``Loss/G/adv``, ``Loss/G/class``, ``Acc/G/class``.
+
+Options seed 000 tried: noisy soft labels for D (``loss.real_label_range``,
+``loss.fake_label_range``) and pre-training the class head on real data
+(``loss.pretrain_steps``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.errors import ConfigError
+from ganforge.losses.base import LOSSES, LossOutput
+from ganforge.losses.standard import NonSaturatingLoss, _targets
+from ganforge.models.base import Discriminator
+
+
+def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on (N, K) logits for (N,) class indices; BCE for (N, K) attribute vectors.
+
+    The logits go in raw: ``F.cross_entropy`` applies log-softmax itself (a Softmax layer
+    before it — the bug of popular ACGAN copies — squashes the gradients).
+    """
+    if y.dim() == 2:
+        return F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
+    return F.cross_entropy(logits, y)
+
+
+@torch.no_grad()
+def class_accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of correct predictions: argmax for classes, per-attribute sign for attributes."""
+    if y.dim() == 2:
+        return ((logits > 0) == (y > 0.5)).float().mean()
+    return (logits.argmax(dim=1) == y).float().mean()
+
+
+@LOSSES.register("acgan")
+class ACGANLoss(NonSaturatingLoss):
+    """Adversarial BCE + auxiliary class loss for D (real and fake) and for G."""
+
+    uses_class_head = True
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.pretrain_steps = int(cfg.pretrain_steps)
+
+    @classmethod
+    def check(cls, model_spec: Any, model_cfg: Any) -> None:
+        if not model_cfg.conditional or model_cfg.d_label != "classifier":
+            raise ConfigError(
+                "loss acgan needs a conditional model whose D has a class head; set "
+                "model.conditional=true and model.d_label=classifier (preset acgan-mnist)"
+            )
+
+    def discriminator_loss(
+        self,
+        discriminator: Discriminator,
+        real: torch.Tensor,
+        y_real: Optional[torch.Tensor],
+        fake: torch.Tensor,
+        y_fake: Optional[torch.Tensor],
+    ) -> LossOutput:
+        assert y_real is not None and y_fake is not None, "acgan is conditional"
+        out_real = discriminator(real, y_real)
+        out_fake = discriminator(fake, y_fake)
+        t_real = _targets(out_real.adv, self.cfg.real_label, self.cfg.real_label_range)
+        t_fake = _targets(out_fake.adv, 0.0, self.cfg.fake_label_range)
+        adv_real = F.binary_cross_entropy_with_logits(out_real.adv, t_real)
+        adv_fake = F.binary_cross_entropy_with_logits(out_fake.adv, t_fake)
+        cls_real = class_loss(out_real.cls, y_real)
+        cls_fake = class_loss(out_fake.cls, y_fake)
+        cls_total = cls_real + cls_fake if self.cfg.class_on_fake else cls_real
+        loss = adv_real + adv_fake + self.cfg.class_weight * cls_total
+        return LossOutput(loss, {
+            "Loss/D": loss.detach(),
+            "Loss/D/adv": (adv_real + adv_fake).detach(),
+            "Loss/D/real": adv_real.detach(),
+            "Loss/D/fake": adv_fake.detach(),
+            "Loss/D/class_real": cls_real.detach(),
+            "Loss/D/class_fake": cls_fake.detach(),
+            "Acc/D/class_real": class_accuracy(out_real.cls, y_real),
+            "Acc/D/class_fake": class_accuracy(out_fake.cls, y_fake),
+            "Prob/D(x)": torch.sigmoid(out_real.adv.detach()).mean(),
+            "Prob/D(G(z))": torch.sigmoid(out_fake.adv.detach()).mean(),
+        })
+
+    def generator_loss(
+        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
+    ) -> LossOutput:
+        assert y_fake is not None, "acgan is conditional"
+        out = discriminator(fake, y_fake)
+        adv = self._g_objective(out.adv)
+        cls = class_loss(out.cls, y_fake)
+        loss = adv + self.cfg.class_weight * cls
+        return LossOutput(loss, {
+            "Loss/G": loss.detach(),
+            "Loss/G/adv": adv.detach(),
+            "Loss/G/class": cls.detach(),
+            "Acc/G/class": class_accuracy(out.cls, y_fake),
+            "Prob/D(G(z))/G-step": torch.sigmoid(out.adv.detach()).mean(),
+        })
+
+    def pretrain_loss(self, discriminator: Discriminator, real: torch.Tensor,
+                      y_real: Optional[torch.Tensor]) -> LossOutput:
+        """Class loss on real images only: warms the class head up before the game starts."""
+        assert y_real is not None, "acgan is conditional"
+        out = discriminator(real, y_real)
+        loss = class_loss(out.cls, y_real)
+        return LossOutput(loss, {"Loss/D/pretrain_class": loss.detach(),
+                                 "Acc/D/pretrain_class": class_accuracy(out.cls, y_real)})

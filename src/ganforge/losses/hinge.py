@@ -1,0 +1,43 @@
+"""``hinge``: the hinge loss of Lim & Ye (2017), used by SNGAN and the projection discriminator.
+
+D minimises ``E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]``, G minimises ``−E[D(G(z))]``. Pair
+it with ``model.spectral_norm=true`` for SNGAN (Miyato et al. 2018; the ``hinge-sn-mnist`` preset)
+and with ``model.d_label=projection`` for the projection cGAN (``projection-mnist``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.losses.base import LOSSES, GANLoss, LossOutput
+from ganforge.losses.lsgan import _score_stats as score_stats
+from ganforge.models.base import Discriminator
+
+
+@LOSSES.register("hinge")
+class HingeLoss(GANLoss):
+    """Hinge loss for D, the negated score for G (SNGAN, projection discriminator)."""
+
+    def discriminator_loss(
+        self,
+        discriminator: Discriminator,
+        real: torch.Tensor,
+        y_real: Optional[torch.Tensor],
+        fake: torch.Tensor,
+        y_fake: Optional[torch.Tensor],
+    ) -> LossOutput:
+        out_real = discriminator(real, y_real).adv
+        out_fake = discriminator(fake, y_fake).adv
+        loss_real = F.relu(1.0 - out_real).mean()
+        loss_fake = F.relu(1.0 + out_fake).mean()
+        loss = loss_real + loss_fake
+        return LossOutput(loss, score_stats(loss, loss_real, loss_fake, out_real, out_fake))
+
+    def generator_loss(
+        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
+    ) -> LossOutput:
+        loss = -discriminator(fake, y_fake).adv.mean()
+        return LossOutput(loss, {"Loss/G": loss.detach()})

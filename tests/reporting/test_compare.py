@@ -1,0 +1,102 @@
+"""ganforge compare: config differences, metric table with mean ± std over seeds, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+
+import pytest
+
+from ganforge import cli
+from ganforge.config import resolve
+from ganforge.errors import GanforgeError
+from ganforge.reporting.compare import (build_compare, config_differences, labels_for,
+                                        mean_std, seed_groups)
+from ganforge.reporting.run_folder import RunFolder
+from tests.reporting.conftest import assert_self_contained, decoded_images
+
+
+def fake_run(path, overrides, fid_values, images_per_s=100.0):
+    """A run folder with a config, stats lines holding Metrics/fid and a summary (no training)."""
+    cfg = resolve("cgan-mnist", overrides=overrides)
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(cfg.to_json())
+    lines = [{"step": 10 * (i + 1), "Loss/D": 1.0 + i, "Loss/G": 2.0 - i, "Metrics/fid": v}
+             for i, v in enumerate(fid_values)]
+    (path / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (path / "summary.json").write_text(json.dumps({
+        "steps": 10 * len(fid_values), "elapsed_s": 5.0, "images_per_s": images_per_s}))
+    return path
+
+
+@pytest.fixture
+def three_runs(tmp_path):
+    a = fake_run(tmp_path / "a", ["train.seed=0", "run_name=a"], [30.0, 10.0])
+    b = fake_run(tmp_path / "b", ["train.seed=1", "run_name=b"], [20.0, 14.0], 120.0)
+    c = fake_run(tmp_path / "c", ["optim.lr_d=1e-3"], [40.0, 35.0])
+    return [a, b, c]
+
+
+def test_config_differences_lists_only_differing_keys(three_runs):
+    runs = [RunFolder.read(p) for p in three_runs]
+    rows = {r["key"]: r["cells"] for r in config_differences(runs)}
+    assert rows == {
+        "optim.lr_d": ["0.0002", "0.0002", "0.001"],
+        "run_name": ['"a"', '"b"', "null"],
+        "train.seed": ["0", "1", "0"],
+    }
+
+
+def test_runs_that_differ_only_by_seed_are_grouped(three_runs):
+    runs = [RunFolder.read(p) for p in three_runs]
+    assert seed_groups(runs) == [[0, 1], [2]]
+    mean, std, n = mean_std([10.0, 14.0, None, float("nan")])
+    assert (mean, n) == (12.0, 2) and std == pytest.approx(statistics.stdev([10.0, 14.0]))
+    assert mean_std([3.0]) is None
+
+
+def test_compare_page_metric_table_with_mean_and_std(three_runs, tmp_path):
+    out = build_compare(three_runs, tmp_path / "page.html")
+    html = out.read_text()
+    assert_self_contained(html)
+    assert "mean ± std over 2 seeds: a + b" in html
+    row = re.search(r"<tr><td>fid \(final\)</td>(.*?)</tr>", html, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    # a, b, c, then the seed group a + b: mean 12, sample std 2.828 (two significant digits)
+    assert cells == ["10", "14", "35", "12 ± 2.8"]
+    best = re.search(r"<tr><td>fid \(best\)</td>(.*?)</tr>", html, re.S).group(1)
+    assert re.findall(r'<td class="num( changed)?">(.*?)</td>', best)[:3] == [
+        (" changed", "10"), ("", "14"), ("", "35")]  # lower FID is better: a is marked
+    assert html.count('data-key="') == 3  # lr_d, run_name, seed
+    assert len(decoded_images(html)) == 1  # one curve group (D and G loss), no grids
+    assert html.count("no label accuracy (the folder has no model.json)") == 3
+
+
+def test_compare_real_runs_shows_label_accuracy_and_grids(cgan_runs, tmp_path):
+    out = tmp_path / "cmp.html"
+    assert cli.main(["compare", *map(str, cgan_runs), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert_self_contained(html)
+    assert "label accuracy (this page&#39;s samples)" in html
+    assert "Label accuracy per class" in html and "mean ± std over 2 seeds" in html
+    images = decoded_images(html)
+    grids = re.findall(r'alt="final grid of ([^"]+)"', html)
+    assert grids == labels_for([RunFolder.read(p) for p in cgan_runs])
+    assert len(images) == 2 + 4  # two grids, four curve groups
+
+
+def test_labels_are_unique_even_for_equal_folder_names(tmp_path):
+    a = fake_run(tmp_path / "x" / "run", [], [1.0])
+    b = fake_run(tmp_path / "y" / "run", [], [2.0])
+    assert labels_for([RunFolder.read(a), RunFolder.read(b)]) == ["x/run", "y/run"]
+
+
+def test_compare_errors_are_one_line(three_runs, tmp_path, capsys):
+    with pytest.raises(GanforgeError, match="at least two run folders"):
+        build_compare(three_runs[:1])
+    assert cli.main(["compare", str(three_runs[0]), str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is not a run folder" in err
+    assert cli.main(["compare", str(three_runs[0])]) == 2
+    assert "at least two run folders" in capsys.readouterr().err
