@@ -23,7 +23,7 @@ from ganforge.errors import CheckpointError, GanforgeError
 from ganforge.models import build_models
 from ganforge.reporting import label_grid, make_grid, to_uint8
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.lock import RunLock
+from ganforge.training import distributed
 from ganforge.training.loop import Trainer
 from ganforge.training.noise import NoiseSampler
 from ganforge.training.progress import render_samples
@@ -48,8 +48,8 @@ def train(
     out: Optional[str] = None,
     resume: Optional[str] = None,
     log: Callable[[str], None] = print,
-) -> "Run":
-    """Train a model and return the loaded run.
+) -> Optional["Run"]:
+    """Train a model and return the loaded run (under torchrun: on rank 0; other ranks get None).
 
     Args:
         config: a resolved :class:`Config` or a preset name (optional with ``resume``).
@@ -62,16 +62,22 @@ def train(
         # A resolved Config (the CLI's, already carrying --steps etc.) wins over the saved one.
         cfg = _apply(copy.deepcopy(config), overrides) if isinstance(config, Config) \
             else load_config(resume, overrides)
-        run_dir = Path(resume)
+        run_dir: Optional[Path] = Path(resume)
     else:
         if isinstance(config, str):
             cfg = resolve(preset=config, overrides=overrides)
         else:
             cfg = _apply(copy.deepcopy(config), overrides)
-        run_dir = new_run_dir(cfg, out)
-    with RunLock(run_dir):  # one training process per run folder, released however it ends
-        trainer = Trainer(cfg, run_dir, resume=resume is not None, log=log)
-        trainer.fit()
+        run_dir = None
+    # Under torchrun every rank gets here; rank 0 names the folder, holds its lock and writes.
+    with distributed.session(cfg.train) as world:
+        if run_dir is None:
+            run_dir = world.from_main(lambda: new_run_dir(cfg, out))
+        with world.lock(run_dir):  # one training process per run folder, released however it ends
+            trainer = Trainer(cfg, run_dir, resume=resume is not None, log=world.log(log))
+            trainer.fit()
+    if not world.is_main:
+        return None
     return load_run(run_dir, device=str(trainer.s.device))
 
 
@@ -143,7 +149,8 @@ class Run:
         self.n_classes: int = record["n_classes"]
         self.class_names: Optional[list[str]] = record.get("class_names")
         self.multi_label: bool = bool(record.get("multi_label"))
-        self.noise = NoiseSampler(record["z_dim"], record["z_dist"], self.n_classes, self.device)
+        self.noise = NoiseSampler(record["z_dim"], record["z_dist"], self.n_classes, self.device,
+                                  mean=record.get("z_mean", 0.0))
 
     @property
     def config(self) -> dict[str, Any]:

@@ -135,7 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = api.train(cfg, resume=args.resume)
     else:
         run = api.train(cfg, out=args.out)
-    print(f"run folder: {run.path}")
+    if run is not None:  # None on torchrun ranks other than 0
+        print(f"run folder: {run.path}")
     return 0
 
 

@@ -46,6 +46,7 @@ class ModelConfig:
     conditional: bool = False         # condition G and D on the class label
     z_dim: int = 100                  # latent size
     z_dist: str = "normal"            # "normal" N(0, 1) or "uniform" U(-1, 1) (cGAN paper)
+    z_mean: float = 0.0               # normal latents' mean (seed 000 draws z ~ N(0.5, 1))
     g_hidden: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])  # MLP widths of G
     d_hidden: list[int] = field(default_factory=lambda: [512, 512, 512])        # MLP widths of D
     g_width: int = 64                 # conv nets: channels of G's last feature map
@@ -108,6 +109,13 @@ class TrainConfig:
     max_rollbacks: int = 3            # rollback: give up (stop) after this many
     ema: float = 0.0                  # decay of an EMA copy of G used for samples/metrics; 0 = off
     ema_start: int = 0                # G steps before the EMA starts averaging (copies G until)
+    amp: str = "none"                 # mixed precision: "none", "bf16" (CUDA or CPU) or "fp16"
+                                      # (CUDA, with a loss scaler per optimizer)
+    channels_last: bool = False       # conv nets in channels_last memory format (faster convs)
+    compile: bool = False             # torch.compile G and D (CUDA only)
+    sync_batchnorm: bool = False      # torchrun: BatchNorm statistics over all ranks (CUDA)
+    dist_backend: str = "auto"        # torchrun: "auto" (NCCL on CUDA, else gloo), nccl, gloo
+    dist_timeout_s: float = 600.0     # torchrun: a rank silent this long stops the run
 
 
 @dataclass
@@ -445,6 +453,9 @@ def validate(cfg: Config) -> None:
     _check(t.max_rollbacks >= 0, "train.max_rollbacks must be >= 0, e.g. 3")
     _check(0.0 <= t.ema < 1.0, f"train.ema={t.ema} must be in [0, 1); e.g. 0.999 (0 = off)")
     _check(t.ema_start >= 0, "train.ema_start must be >= 0")
+    _choice(t.amp, "train.amp", ("none", "bf16", "fp16"))
+    _choice(t.dist_backend, "train.dist_backend", ("auto", "nccl", "gloo"))
+    _check(t.dist_timeout_s > 0, "train.dist_timeout_s must be positive, e.g. 600")
     _check(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", t.device)),
            f"train.device={t.device!r}; use auto, cpu, cuda, cuda:N or mps")
     for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",

@@ -107,6 +107,12 @@ def test_missing_evaluator_says_how_to_create_one(cgan_runs, tmp_path, monkeypat
     html = build_report(run).read_text()
     assert "no evaluator for dataset &#39;synthetic&#39;" in html
     assert "ganforge train-evaluator --dataset synthetic" in html
+    # An evaluator file that exists but is damaged is named in the note.
+    folder = tmp_path / "home" / "evaluators"
+    folder.mkdir(parents=True)
+    (folder / "synthetic-lenet.json").write_text("{not json")
+    html = build_report(run).read_text()
+    assert "synthetic-lenet.json&#39; is not valid JSON" in html
 
 
 def test_trainer_rebuilds_the_report_at_a_bounded_rate(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
-from ganforge.losses.lsgan import _score_stats as score_stats
+from ganforge.losses.lsgan import score_stats
 from ganforge.models.base import Discriminator
 
 

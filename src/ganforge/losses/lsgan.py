@@ -15,8 +15,9 @@ from ganforge.losses.base import LOSSES, GANLoss, LossOutput
 from ganforge.models.base import Discriminator
 
 
-def _score_stats(loss: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.Tensor,
+def score_stats(loss: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.Tensor,
                  out_real: torch.Tensor, out_fake: torch.Tensor) -> dict[str, torch.Tensor | float]:
+    """The statistics of losses on raw scores: D's loss split, mean scores of real and fake."""
     return {
         "Loss/D": loss.detach(),
         "Loss/D/real": loss_real.detach(),
@@ -43,7 +44,7 @@ class LeastSquaresLoss(GANLoss):
         loss_real = 0.5 * (out_real - 1.0).pow(2).mean()
         loss_fake = 0.5 * out_fake.pow(2).mean()
         loss = loss_real + loss_fake
-        return LossOutput(loss, _score_stats(loss, loss_real, loss_fake, out_real, out_fake))
+        return LossOutput(loss, score_stats(loss, loss_real, loss_fake, out_real, out_fake))
 
     def generator_loss(
         self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]

@@ -46,6 +46,8 @@ def gradient_penalty(
         ``(penalty, norms)``: the () penalty with a graph and the (N,) detached gradient norms.
     """
     points = points.detach().requires_grad_(True)
+    # A compiled D (train.compile) has no double backward; the trainer's D names its eager twin.
+    discriminator = getattr(discriminator, "eager", discriminator)
     # Computed in fp32 even under autocast: squaring small fp16 gradients underflows to 0 and
     # the norm's backward then divides by it — the NaNs users of other toolkits report.
     with torch.autocast(device_type=points.device.type, enabled=False):

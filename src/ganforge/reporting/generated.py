@@ -115,14 +115,18 @@ def find_evaluator(config: dict[str, Any], cache: Optional[dict[str, Any]] = Non
         if spec not in cache:
             try:
                 cache[spec] = load_extractor(spec)
-            except GanforgeError:
-                cache[spec] = None  # absent: the next candidate, or the note below
-        if cache[spec] is not None:
+            except GanforgeError as err:
+                cache[spec] = err  # absent or unreadable: the next candidate, or the note below
+        if not isinstance(cache[spec], GanforgeError):
             return cache[spec], spec
     dataset = config.get("data", {}).get("name", "NAME")
+    # A file that exists but cannot be read (corrupt, wrong kind) is worth naming.
+    broken = [str(cache[s]) for s in evaluator_candidates(config)
+              if isinstance(cache[s], CheckpointError)]
     return None, (f"no evaluator for dataset '{dataset}' (looked for "
                   f"{', '.join(evaluator_candidates(config))}); create one with "
-                  f"`ganforge train-evaluator --dataset {dataset}` and run `ganforge report RUN`")
+                  f"`ganforge train-evaluator --dataset {dataset}` and run `ganforge report RUN`"
+                  + "".join(f"; {message}" for message in broken))
 
 
 @dataclass

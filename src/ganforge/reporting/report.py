@@ -68,7 +68,9 @@ def diagnostics_section(run: RunFolder) -> dict[str, Any]:
     findings = read_findings(run.path)
     note = None
     if findings is None:
-        thresholds = DiagnosticsConfig(**run.config.get("diagnostics", {}))
+        known = {f.name for f in dataclasses.fields(DiagnosticsConfig)}
+        thresholds = DiagnosticsConfig(**{k: v for k, v in run.config.get("diagnostics", {}).items()
+                                          if k in known})
         findings = replay(run.records, thresholds)
         note = ("this run has no diagnostics.jsonl; the checks on its stats were replayed "
                 "(sample checks need the training process)")

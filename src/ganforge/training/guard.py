@@ -36,6 +36,7 @@ from ganforge import fileio
 from ganforge.config import TrainConfig
 from ganforge.errors import NonFiniteError
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.distributed import current
 
 if TYPE_CHECKING:
     from ganforge.training.loop import Trainer
@@ -102,6 +103,7 @@ class NonFiniteGuard:
         self.factor = cfg.rollback_lr_factor
         self.max_rollbacks = cfg.max_rollbacks
         self.s = setup
+        self.world = current()
         self.modules = {"G": setup.generator, "D": setup.discriminator}
         self._base_lrs = dict(setup.schedule.base_lrs)
         self.rollbacks = 0
@@ -138,7 +140,9 @@ class NonFiniteGuard:
         if not flags:
             return None
         device = flags[0].device
-        if math.isfinite(float(torch.stack([f.to(device) for f in flags]).sum())):
+        flag = torch.stack([f.to(device) for f in flags]).sum()
+        # Under torchrun every rank must take the same branch: one rank's NaN stops them all.
+        if math.isfinite(float(self.world.sum(flag))):
             return None
         # The failure path: now it is fine to look at every value separately.
         values: dict[str, float] = {}
@@ -205,7 +209,8 @@ class NonFiniteGuard:
         ckpt_path = trainer.save(name=SNAPSHOT)
         stats = trainer.stats
         path = trainer.run_dir / f"{SNAPSHOT}.json"
-        fileio.write_json(path, {
+        write = fileio.write_json if trainer.world.is_main else (lambda *_: None)
+        write(path, {
             "step": problem.step,
             "policy": self.policy,
             "losses": {k: _json_number(v) for k, v in problem.losses.items()},
@@ -214,7 +219,7 @@ class NonFiniteGuard:
             "lr_scale": self.lr_scale,
             "last_stats_step": stats.latest_step,
             "last_stats": {k: _json_number(float(v)) for k, v in stats.latest.items()},
-            "checkpoint": str(ckpt_path.relative_to(trainer.run_dir)),
+            "checkpoint": ckpt_path and str(ckpt_path.relative_to(trainer.run_dir)),
         })
         # The failing step goes into stats.jsonl too (its non-finite means as null), and the
         # writers are closed so TensorBoard's pending events reach the disk before we stop.

@@ -20,11 +20,13 @@ from tqdm.auto import tqdm
 from ganforge import fileio
 from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError
-from ganforge.reporting import JsonlWriter, StatsCollector, TensorBoardWriter
+from ganforge.reporting import JsonlWriter, TensorBoardWriter
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.distributed import NoImages, NoWatch, current, stats_collector
 from ganforge.training.guard import NonFiniteGuard
 from ganforge.training.monitor import MetricMonitor
 from ganforge.training.progress import ProgressImages
+from ganforge.training.runner import Runner
 from ganforge.training.setup import Setup, build
 from ganforge.training.watch import RunWatch
 
@@ -69,7 +71,10 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
                  log: Callable[[str], None] = print) -> None:
         self.cfg, self.run_dir, self.log = cfg, Path(run_dir), log
-        self.s: Setup = build(cfg)
+        self.world = current()  # rank and world size under torchrun; rank 0 of 1 otherwise
+        self.s: Setup = build(cfg, self.world.rank, self.world.world_size)
+        # G, D and the loss as trained: DDP, autocast, compile, channels_last (runner.py).
+        self.runner = Runner(self.s, self.world, log)
         self.guard = NonFiniteGuard(cfg.train, self.s)
         skipped = self.s.data.extra.get("skipped", 0)
         if skipped:
@@ -91,27 +96,32 @@ class Trainer:
         self.monitor: Optional[MetricMonitor] = None
         if cfg.eval.every > 0:
             self.monitor = MetricMonitor(self.s, log=log, state=self._monitor_state)
-        if not resume:
+        if not resume and self.world.is_main:  # only rank 0 writes the run folder
             fileio.ensure_dir(self.run_dir)
             fileio.write_text(self.run_dir / "config.json", cfg.to_json() + "\n")
             fileio.write_json(self.run_dir / "model.json", self.s.record)
-        self.stats = StatsCollector()
-        self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
+        self.stats = stats_collector(self.world)  # means over all ranks under torchrun
+        if self.world.is_main:
+            self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
         if self._stats_state:  # means pending at the checkpoint continue where they stopped
             self.stats.load_state_dict(self._stats_state, self.s.device)
-        if cfg.log.tensorboard:
+        if cfg.log.tensorboard and self.world.is_main:
             # On resume, TensorBoard drops the events past the checkpoint (redone from here).
             self.stats.attach(TensorBoardWriter(self.run_dir / "tb",
                                                 purge_step=self.step + 1 if resume else None))
         # Diagnostics, environment.json and report.html (rebuilt after snapshots, bounded cost).
-        self.watch = RunWatch(self.s, self.run_dir, self.stats, self.step, log)
-        self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps,
-                                     on_snapshot=self.watch.snapshot)
+        if self.world.is_main:
+            self.watch = RunWatch(self.s, self.run_dir, self.stats, self.step, log)
+            self.images = ProgressImages(self.s, self.run_dir, self.stats, grid_steps,
+                                         on_snapshot=self.watch.snapshot)
+        else:  # grids, diagnostics and reports are rank 0's
+            self.watch, self.images = NoWatch(), NoImages(grid_steps)  # type: ignore[assignment]
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> None:
-        s = self.s
-        G, D, loss, opt = s.generator, s.discriminator, s.loss, s.optimizers
+        s, run = self.s, self.runner
+        D, loss, opt = s.discriminator, s.loss, s.optimizers
+        run.begin_step(self.step)
         s.schedule.apply(opt, self.step)
         B = self.cfg.train.batch_size
 
@@ -123,22 +133,18 @@ class Trainer:
             last = i == loss.n_critic - 1
             # The last fake batch keeps G's graph so the G step below can reuse it.
             with torch.set_grad_enabled(last):
-                fake = G(z, y_fake)
-            out_d = loss.discriminator_loss(D, real, y_real, fake.detach(), y_fake)
+                fake = run.generate(z, y_fake)
+            out_d = run.discriminator_loss(real, y_real, fake.detach(), y_fake)
             self.guard.watch("Loss/D", out_d.loss)
-            opt["D"].zero_grad(set_to_none=True)
-            out_d.loss.backward()
-            opt["D"].step()
+            run.update("D", opt["D"], out_d.loss)
             loss.after_discriminator_step(D)
             self.stats.add_many(out_d.stats)
 
         # --- generator: D frozen so backward skips D's weight gradients
         D.requires_grad_(False)
-        out_g = loss.generator_loss(D, fake, y_fake)
+        out_g = run.generator_loss(fake, y_fake)
         self.guard.watch("Loss/G", out_g.loss)
-        opt["G"].zero_grad(set_to_none=True)
-        out_g.loss.backward()
-        opt["G"].step()
+        run.update("G", opt["G"], out_g.loss)
         if s.ema is not None:
             s.ema.update(self.step + 1)
         self.stats.add_many(out_g.stats)
@@ -149,8 +155,9 @@ class Trainer:
         cfg, s = self.cfg, self.s
         s.generator.train()
         s.discriminator.train()
-        bar = tqdm(total=self.budget.total_steps, initial=self.step, disable=not cfg.log.progress,
-                   desc=cfg.name, unit="step", dynamic_ncols=True, leave=True)
+        bar = tqdm(total=self.budget.total_steps, initial=self.step, desc=cfg.name, unit="step",
+                   disable=not (cfg.log.progress and self.world.is_main), dynamic_ncols=True,
+                   leave=True)
         start = time.perf_counter() - self.elapsed
         window_t, window_step = time.perf_counter(), self.step
         images_per_s = 0.0
@@ -160,7 +167,7 @@ class Trainer:
         if self.step == 0:
             self.images.snapshot(0)
         self.guard.prepare(self)
-        while not self.budget.done(self.step, time.perf_counter() - start):
+        while not self._budget_done(start):
             self.train_step()
             problem = self.guard.check(self.step)  # NaN/Inf in this step's losses or weights
             if problem is not None:
@@ -173,7 +180,8 @@ class Trainer:
                 self.evaluate()
             if self.step % cfg.log.log_every == 0:
                 now = time.perf_counter()
-                imgs = (self.step - window_step) * cfg.train.batch_size * s.loss.n_critic
+                imgs = ((self.step - window_step) * cfg.train.batch_size * s.loss.n_critic
+                        * self.world.world_size)
                 images_per_s = imgs / max(now - window_t, 1e-9)
                 window_t, window_step = now, self.step
                 record = self.stats.flush(self.step, {
@@ -186,8 +194,15 @@ class Trainer:
                 self.images.snapshot(self.step)
             if self.step % cfg.log.checkpoint_every == 0:
                 self.save()
+        # The time the budget check saw (logging, grids and checkpoints count as training time).
+        self.elapsed = time.perf_counter() - start
         bar.close()
         return self.finish(images_per_s)
+
+    def _budget_done(self, start: float) -> bool:
+        done = self.budget.done(self.step, time.perf_counter() - start)
+        # Clocks differ between ranks: under torchrun a time budget stops them all together.
+        return self.world.any(done) if self.budget.minutes is not None else done
 
     def pretrain_discriminator(self) -> None:
         """The loss's D warm-up on real batches (e.g. ACGAN's class head), before step 1.
@@ -199,10 +214,8 @@ class Trainer:
         s.discriminator.requires_grad_(True)
         for _ in range(s.loss.pretrain_steps):
             real, y_real = s.sampler.next()
-            out = s.loss.pretrain_loss(s.discriminator, real, y_real)
-            s.optimizers["D"].zero_grad(set_to_none=True)
-            out.loss.backward()
-            s.optimizers["D"].step()
+            out = self.runner.pretrain_loss(real, y_real)
+            self.runner.update("D", s.optimizers["D"], out.loss)
             self.stats.add_many(out.stats)
         self.stats.flush(0)
         self.log(f"pre-trained D for {s.loss.pretrain_steps} steps on real data")
@@ -227,7 +240,8 @@ class Trainer:
             "device": str(self.s.device),
             "final": {k: v for k, v in record.items() if k != "step"},
         }
-        fileio.write_json(self.run_dir / "summary.json", summary)
+        if self.world.is_main:
+            fileio.write_json(self.run_dir / "summary.json", summary)
         self.stats.close()
         self.watch.finish(self.step)
         return summary
@@ -243,13 +257,15 @@ class Trainer:
     def evaluate(self) -> None:
         """In-loop metrics (reported with the next stats line); keeps the best checkpoint."""
         assert self.monitor is not None
-        values = self.monitor.evaluate(self.step)
+        # Rank 0 evaluates its G (the same weights on every rank); the others wait for it.
+        values = self.world.from_main(lambda: self.monitor.evaluate(self.step))
         self.stats.add_many(values)
         if self.monitor.improved(values, self.step):
             self.save(name="best")
 
     # ---------------------------------------------------------------- checkpoints
-    def save(self, name: Optional[str] = None) -> Path:
+    def save(self, name: Optional[str] = None) -> Optional[Path]:
+        """Write a checkpoint (rank 0; every rank calls it: the pending stats are gathered)."""
         s = self.s
         meta = {
             "config": self.cfg.to_dict(),
@@ -260,7 +276,10 @@ class Trainer:
             "monitor": None if self.monitor is None else self.monitor.state_dict(),
             "guard": self.guard.state_dict(),
             "stats": self.stats.state_dict(),
+            "precision": self.runner.precision.state_dict(),
         }
+        if not self.world.is_main:
+            return None
         modules = {"G": s.generator, "D": s.discriminator}
         if s.ema is not None:
             modules["G_ema"] = s.ema.module
@@ -285,10 +304,13 @@ class Trainer:
             s.ema.module.load_state_dict(ema_state)
         for name, opt in s.optimizers.items():
             ckpt.restore_optimizer(opt, name, tensors, meta)
+        self.world.check_resume(meta["sampler"])
         s.sampler.load_state_dict(meta["sampler"])
+        self.runner.precision.load_state_dict(meta.get("precision"))
         ckpt.restore_rng(tensors, meta["rng"])
         self.step, self.elapsed = meta["step"], meta["elapsed_s"]
-        JsonlWriter.truncate_after(self.run_dir / "stats.jsonl", self.step)
+        if self.world.is_main:
+            JsonlWriter.truncate_after(self.run_dir / "stats.jsonl", self.step)
         self.log(f"resumed from {path.name} at step {self.step}")
         self._monitor_state = meta.get("monitor")
         self._stats_state = meta.get("stats")
@@ -300,12 +322,14 @@ class Trainer:
 
         The in-loop metric history and best checkpoint are kept: those evaluations happened.
         """
-        jsonl = next(w for w in self.stats.writers if isinstance(w, JsonlWriter))
-        self.stats.detach(jsonl)
-        jsonl.close()  # _restore rewrites stats.jsonl; an open writer would append to the old
+        jsonl = next((w for w in self.stats.writers if isinstance(w, JsonlWriter)), None)
+        if jsonl is not None:  # rank 0's
+            self.stats.detach(jsonl)
+            jsonl.close()  # _restore rewrites stats.jsonl; an open writer would append to the old
         self.images.steps = self._restore()
         self.stats.reset()
         if self._stats_state:
             self.stats.load_state_dict(self._stats_state, self.s.device)
-        self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
+        if jsonl is not None:
+            self.stats.attach(JsonlWriter(self.run_dir / "stats.jsonl"))
 

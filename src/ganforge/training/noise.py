@@ -21,11 +21,13 @@ class NoiseSampler:
         n_classes: classes (or attributes) K; 0 for unconditional models.
         device: where the tensors are created (drawn there directly, no host copy).
         label_pool: (N, K) float attribute rows to draw from, or None for class labels.
+        mean: mean of normal latents (seed 000 uses N(0.5, 1)); ignored for uniform ones.
     """
 
     def __init__(self, z_dim: int, dist: str, n_classes: int, device: torch.device,
-                 label_pool: Optional[torch.Tensor] = None) -> None:
+                 label_pool: Optional[torch.Tensor] = None, mean: float = 0.0) -> None:
         self.z_dim, self.dist, self.n_classes, self.device = z_dim, dist, n_classes, device
+        self.mean = mean
         self.pool = None if label_pool is None else label_pool.to(device=device,
                                                                   dtype=torch.float32)
 
@@ -39,7 +41,8 @@ class NoiseSampler:
         device = self.device if device is None else device
         if self.dist == "uniform":
             return torch.rand(n, self.z_dim, device=device, generator=generator) * 2 - 1
-        return torch.randn(n, self.z_dim, device=device, generator=generator)
+        z = torch.randn(n, self.z_dim, device=device, generator=generator)
+        return z + self.mean if self.mean else z
 
     def labels(self, n: int, generator: Optional[torch.Generator] = None,
                device: Optional[torch.device | str] = None) -> Optional[torch.Tensor]:

@@ -21,6 +21,7 @@ from ganforge.data.base import TensorData
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES, GANLoss
 from ganforge.models import MODELS, Discriminator, Generator, build_models
+from ganforge.training.distributed import current, rank_device
 from ganforge.training.ema import EMA
 from ganforge.training.noise import NoiseSampler
 from ganforge.training.optim import Schedule, build_optimizer
@@ -61,6 +62,7 @@ def model_record(cfg: Config, data: TensorData, model_args: dict[str, Any]) -> d
         "data_shape": list(data.shape),
         "z_dim": cfg.model.z_dim,
         "z_dist": cfg.model.z_dist,
+        "z_mean": cfg.model.z_mean,
         "dataset": cfg.data.name,
     }
 
@@ -132,7 +134,7 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
-    device = pick_device(cfg.train.device)
+    device = rank_device(pick_device(cfg.train.device), current())  # torchrun: cuda:LOCAL_RANK
     check_combination(cfg)
     data = build_dataset(cfg.data)
     check_combination(cfg, data)
@@ -153,7 +155,8 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
     sampler = BatchSampler(data, cfg.train.batch_size, device, cfg.train.seed, rank, world_size)
     # Attribute vectors are drawn from the data's own label rows (their joint distribution).
     pool = data.y if multi_label and n_classes else None
-    noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device, label_pool=pool)
+    noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device, label_pool=pool,
+                         mean=cfg.model.z_mean)
     ema = EMA(G, cfg.train.ema, cfg.train.ema_start) if cfg.train.ema > 0 else None
     return Setup(cfg, device, data, sampler, G, D, loss, optimizers, Schedule(cfg.optim, lrs),
                  noise, model_args, model_record(cfg, data, model_args), ema)
