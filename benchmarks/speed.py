@@ -80,6 +80,9 @@ def bench_config(preset: str, batch: int, threads: int, data_root: Path,
     if name == "mnist":
         over += [f"data.root={data_root}", "data.split=test", "data.download=false"]
         note = "MNIST test split (real, 10,000 images)"
+    elif name in ("stacked-mnist", "mnist-pairs"):  # composed from MNIST digits, offline too
+        over += [f"data.root={data_root}", "data.split=test", "data.download=false"]
+        note = f"{name} composed from the MNIST test split's digits"
     elif name in ("toy-2d", "digits", "synthetic"):
         note = f"{name} (its own data)"
     else:

@@ -238,6 +238,7 @@ class Trainer:
             "elapsed_s": round(self.elapsed, 3),
             "images_per_s": round(images_per_s, 2),
             "device": str(self.s.device),
+            "processes": self.world.world_size,  # images_per_s counts all of them
             "final": {k: v for k, v in record.items() if k != "step"},
         }
         if self.world.is_main:
@@ -304,8 +305,7 @@ class Trainer:
             s.ema.module.load_state_dict(ema_state)
         for name, opt in s.optimizers.items():
             ckpt.restore_optimizer(opt, name, tensors, meta)
-        self.world.check_resume(meta["sampler"])
-        s.sampler.load_state_dict(meta["sampler"])
+        s.sampler.load_state_dict(self.world.sampler_state(meta["sampler"], s.sampler, self.log))
         self.runner.precision.load_state_dict(meta.get("precision"))
         ckpt.restore_rng(tensors, meta["rng"])
         self.step, self.elapsed = meta["step"], meta["elapsed_s"]
