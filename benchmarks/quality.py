@@ -56,7 +56,7 @@ def train_and_score(preset: str, seed: int, minutes: float, threads: int, runs: 
     from ganforge import api
     from ganforge.metrics.evaluate import evaluate
 
-    run_dir = runs / f"{preset}-s{seed}"
+    run_dir = runs / f"{preset}-s{seed}-{minutes:g}min"
     overrides = [f"data.root={SHARED_DATA}", "data.split=test", "data.download=false",
                  "train.epochs=none", "train.steps=none", f"train.minutes={minutes}",
                  f"train.seed={seed}", f"train.threads={threads}", "log.progress=false",
