@@ -276,15 +276,18 @@ def worker_main(job: dict[str, Any], out: Path) -> None:
 
 # ----------------------------------------------------------------------------- orchestration
 
-def run_job(job: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run ``job`` in a fresh interpreter; on failure return its identity plus an error line."""
+def run_job(job: dict[str, Any], timeout: float, script: Optional[Path] = None,
+            identity: tuple[str, ...] = ("preset", "batch")) -> dict[str, Any]:
+    """Run ``job`` in a fresh interpreter (``script --worker JOB OUT``, this file by default);
+    on failure return its ``identity`` keys plus an error line."""
     fd, out_name = tempfile.mkstemp(prefix="ganforge-bench-", suffix=".json")
     os.close(fd)
     out = Path(out_name)
     threads = str(job["threads"])
     # OpenMP/MKL pools read these at start-up; torch.set_num_threads in the worker sets the rest.
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job), str(out)]
+    worker = (script or Path(__file__)).resolve()
+    cmd = [sys.executable, str(worker), "--worker", json.dumps(job), str(out)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, timeout=timeout, capture_output=True,
@@ -298,8 +301,8 @@ def run_job(job: dict[str, Any], timeout: float) -> dict[str, Any]:
         result = {"error": f"timed out after {timeout:.0f} s"}
     finally:
         out.unlink(missing_ok=True)
-    result.setdefault("preset", job["preset"])
-    result.setdefault("batch", job["batch"])
+    for key in identity:
+        result.setdefault(key, job[key])
     result["wall_s"] = time.perf_counter() - t0
     return result
 

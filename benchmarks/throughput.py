@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -243,29 +241,10 @@ def worker_main(job: dict[str, Any], out: Path) -> None:
 
 
 def run_job(job: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """One job in a fresh interpreter; a failure becomes ``{"error": last line}``."""
-    fd, name = tempfile.mkstemp(prefix="ganforge-bench-", suffix=".json")
-    os.close(fd)
-    out, threads = Path(name), str(job["threads"])
-    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job), str(out)]
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=speed.REPO, env=env, timeout=timeout,
-                              capture_output=True, text=True)
-        if proc.returncode == 0:
-            result = json.loads(out.read_text())
-        else:
-            lines = (proc.stderr or "").strip().splitlines() or [f"exit {proc.returncode}"]
-            result = {"error": f"exit {proc.returncode}: {lines[-1][:300]}"}
-    except subprocess.TimeoutExpired:
-        result = {"error": f"timed out after {timeout:.0f} s"}
-    finally:
-        out.unlink(missing_ok=True)
-    for key in ("kind", "preset", "variant", "device"):
-        result.setdefault(key, job[key])
+    """One job in a fresh interpreter (speed.py's runner); a failure becomes ``{"error": ...}``."""
+    result = speed.run_job(job, timeout, script=Path(__file__),
+                           identity=("kind", "preset", "variant", "device"))
     result["kind"] = job["kind"]
-    result["wall_s"] = time.perf_counter() - t0
     return result
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ganforge.data.base import DATASETS, TensorData
-from ganforge.data.stacked_mnist import _base_digits
+from ganforge.data.stacked_mnist import labelled_digits
 from ganforge.errors import DataError
 
 N_DEFAULT = 20_000
@@ -67,11 +67,7 @@ def build_mnist_pairs(cfg) -> TensorData:
     """
     import ganforge.data  # noqa: F401  (registers mnist and digits when used standalone)
 
-    if cfg.split not in SEED:
-        raise DataError(f"mnist-pairs has splits train and test, not '{cfg.split}'")
-    base, note = _base_digits(cfg)
-    if base.y is None or base.x.shape[1] != 1:
-        raise DataError(f"mnist-pairs needs labelled 1-channel digits, got {base.source}")
+    base, note = labelled_digits(cfg, "mnist-pairs", SEED)
     n = cfg.limit if cfg.limit is not None else N_DEFAULT
     x, y = pair_digits(base.x, base.y, n, SEED[cfg.split])
     return TensorData(

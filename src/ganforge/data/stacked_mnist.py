@@ -60,6 +60,20 @@ def _base_digits(cfg) -> tuple[TensorData, str]:
     return DATASETS.get("digits")(fallback), note
 
 
+def labelled_digits(cfg, name: str, seeds: dict[str, int]) -> tuple[TensorData, str]:
+    """The labelled single-channel digits a composed dataset ``name`` is made of, and a note.
+
+    Raises:
+        DataError: a split without a composition seed, or digits that are not labelled 1-channel.
+    """
+    if cfg.split not in seeds:
+        raise DataError(f"{name} has splits {' and '.join(seeds)}, not '{cfg.split}'")
+    base, note = _base_digits(cfg)
+    if base.y is None or base.x.shape[1] != 1:
+        raise DataError(f"{name} needs labelled 1-channel digits, got {base.source}")
+    return base, note
+
+
 @DATASETS.register("stacked-mnist")
 def build_stacked_mnist(cfg) -> TensorData:
     """Stacked MNIST, 1,000 classes: 3 random MNIST digits as the channels of a 28x28 image.
@@ -74,11 +88,7 @@ def build_stacked_mnist(cfg) -> TensorData:
     """
     import ganforge.data  # noqa: F401  (registers mnist and digits when used standalone)
 
-    if cfg.split not in SEED:
-        raise DataError(f"stacked-mnist has splits train and test, not '{cfg.split}'")
-    base, note = _base_digits(cfg)
-    if base.y is None or base.x.shape[1] != 1:
-        raise DataError(f"stacked-mnist needs labelled 1-channel digits, got {base.source}")
+    base, note = labelled_digits(cfg, "stacked-mnist", SEED)
     n = cfg.limit if cfg.limit is not None else N_DEFAULT
     x, y = stack_digits(base.x, base.y, n, SEED[cfg.split])
     return TensorData(

@@ -35,11 +35,11 @@ class WassersteinGPLoss(WassersteinLoss):
         fake: torch.Tensor,
         y_fake: Optional[torch.Tensor],
     ) -> LossOutput:
-        score_real = discriminator(real, y_real).adv.mean()
-        score_fake = discriminator(fake, y_fake).adv.mean()
+        base = super().discriminator_loss(discriminator, real, y_real, fake, y_fake)
         penalty, norms = gradient_penalty(discriminator, interpolate(real, fake), y_real)
-        loss = score_fake - score_real + self.cfg.gp_weight * penalty
-        stats = self._stats(loss, score_real, score_fake)
+        loss = base.loss + self.cfg.gp_weight * penalty
+        stats = dict(base.stats)
+        stats["Loss/D"] = loss.detach()
         stats["Loss/D/gp"] = penalty.detach()
         stats["GradNorm/D(x_hat)"] = norms.mean()
         return LossOutput(loss, stats)

@@ -169,8 +169,16 @@ class NonFinite(Check):
         return None
 
 
+class SustainedCheck(Check):
+    """A check on a condition that must hold for ``window_steps`` before it fires."""
+
+    def __init__(self, cfg: DiagnosticsConfig, reference_diversity: Optional[float]) -> None:
+        super().__init__(cfg, reference_diversity)
+        self.streak = Sustained(cfg.window_steps)
+
+
 @CHECKS.register("d-wins")
-class DiscriminatorWins(Check):
+class DiscriminatorWins(SustainedCheck):
     """D(x) near 1 and D(G(z)) near 0 for a long time: G learns nothing from D."""
 
     title = "The discriminator wins outright"
@@ -179,10 +187,6 @@ class DiscriminatorWins(Check):
               "loss.real_label_range=[0.7,1.2]), add dropout to D (model.d_dropout=0.3), use a "
               "smaller D, or switch to a loss with useful gradients far from the boundary "
               "(loss.name=wgan-gp or hinge with model.spectral_norm=true).")
-
-    def __init__(self, cfg: DiagnosticsConfig, reference_diversity: Optional[float]) -> None:
-        super().__init__(cfg, reference_diversity)
-        self.streak = Sustained(cfg.window_steps)
 
     def on_record(self, step: int, record: Mapping[str, Any]) -> Optional[str]:
         real, fake = _finite(record, "Prob/D(x)"), _finite(record, "Prob/D(G(z))")
@@ -196,7 +200,7 @@ class DiscriminatorWins(Check):
 
 
 @CHECKS.register("class-imbalance")
-class ClassImbalance(Check):
+class ClassImbalance(SustainedCheck):
     """ACGAN: D's class loss on real images far above that on fakes (seed 000's failure)."""
 
     title = "D classifies fakes, not real images"
@@ -205,10 +209,6 @@ class ClassImbalance(Check):
               "their class. Train the class head on real images only (loss.class_on_fake=false), "
               "pre-train it on real labels (loss.pretrain_steps=1000), lower "
               "loss.class_weight, and check the real labels are right.")
-
-    def __init__(self, cfg: DiagnosticsConfig, reference_diversity: Optional[float]) -> None:
-        super().__init__(cfg, reference_diversity)
-        self.streak = Sustained(cfg.window_steps)
 
     def on_record(self, step: int, record: Mapping[str, Any]) -> Optional[str]:
         real, fake = _finite(record, "Loss/D/class_real"), _finite(record, "Loss/D/class_fake")

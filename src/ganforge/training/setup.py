@@ -52,12 +52,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def model_record(cfg: Config, data: TensorData, model_args: dict[str, Any]) -> dict[str, Any]:
     """What ``generate`` needs to rebuild G without the config or the data (saved as model.json)."""
+    n_labels, multi_label = label_info(data)
     return {
         "arch": cfg.model.arch,
         "model_args": model_args,
         "conditional": cfg.model.conditional,
-        "n_classes": label_info(data)[0] if cfg.model.conditional else 0,
-        "multi_label": label_info(data)[1] and cfg.model.conditional,
+        "n_classes": n_labels if cfg.model.conditional else 0,
+        "multi_label": multi_label and cfg.model.conditional,
         "class_names": data.class_names,
         "data_shape": list(data.shape),
         "z_dim": cfg.model.z_dim,
