@@ -330,6 +330,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--data-root", type=Path, default=speed.SHARED_DATA)
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--timeout", type=float, default=1800, help="seconds per job")
+    p.add_argument("--warmup-s", type=float, help="warm-up seconds per job (default 3)")
+    p.add_argument("--window-s", type=float, help="seconds per timed window (default 4)")
+    p.add_argument("--windows", type=int, help="timed windows per job (default 5)")
     return p.parse_args(argv)
 
 
@@ -339,6 +342,9 @@ def plan(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
 
     cuda = args.device.startswith("cuda")
     proto = QUICK if args.quick else speed.FULL
+    for key in ("warmup_s", "window_s", "windows"):
+        if getattr(args, key, None) is not None:
+            proto = speed.Protocol(**{**asdict(proto), key: getattr(args, key)})
     presets = args.presets or (list(QUICK_PRESETS) if args.quick else list_presets())
     variants = args.variants or (["fp32", "bf16", "fp16"] if cuda else ["fp32", "bf16"])
     # bf16 convolutions are emulated (slow) on most CPUs: the CPU's overhead check is fp32.

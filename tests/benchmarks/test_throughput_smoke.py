@@ -54,6 +54,11 @@ def test_plan_skips_cuda_only_variants_on_the_cpu(bench):
         ("toolkit", "dcgan-mnist", "fp32"), ("toolkit", "dcgan-mnist", "bf16"),
         ("toolkit", "dcgan-celeba64", "fp32"), ("bare", "dcgan-celeba64", "fp32")}
     assert all(j["batch"] == 8 for j in jobs)
+    args = throughput.parse_args(["--device", "cpu", "--quick", "--warmup-s", "1.5",
+                                  "--window-s", "0.5", "--windows", "7"])
+    proto = throughput.plan(args)[0][0]["protocol"]
+    assert (proto["warmup_s"], proto["window_s"], proto["windows"]) == (1.5, 0.5, 7)
+    assert proto["data_min_iters"] == throughput.QUICK.data_min_iters  # the rest stays
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
