@@ -6,13 +6,15 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge.config import ModelConfig
 from ganforge.errors import ConfigError
-from ganforge.models import build_from_config, model_args, summarize
+from ganforge.models import build_from_config, layers, model_args, summarize
 from ganforge.models.dcgan import stages_for
-from ganforge.models.layers import LabelEmbedding, Maxout, conv_norm, init_weights, linear_norm
+from ganforge.models.layers import (FastDropout, LabelEmbedding, Maxout, conv_norm, dropout,
+                                    fast_dropout, init_weights, linear_norm)
 
 
 def n_params(net: nn.Module) -> int:
@@ -106,6 +108,157 @@ def test_norm_helpers():
     assert isinstance(conv_norm("batch", 16), nn.BatchNorm2d)
     with pytest.raises(ConfigError):
         conv_norm("instance", 16)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropout
+# ---------------------------------------------------------------------------------------------
+
+def _positive(*shape, dtype=torch.float32):
+    """Values in [0.5, 1.5): never zero, so a zero output can only be a dropped element."""
+    return (torch.rand(*shape, dtype=torch.float64) + 0.5).to(dtype)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.4, 0.5, 0.9])
+def test_dropout_keep_rate_and_independence(p):
+    torch.manual_seed(0)
+    keep = fast_dropout(_positive(1000, 1000), p) != 0
+    assert abs(keep.float().mean().item() - (1 - p)) < 0.005
+    # Neighbours share a 64-bit random word: their masks must still be independent.
+    both = (keep[:, 0::2] & keep[:, 1::2]).float().mean().item()
+    assert abs(both - (1 - p) ** 2) < 0.005
+    # ... and rows / columns are not copies of each other.
+    assert not torch.equal(keep[0], keep[1]) and not torch.equal(keep[:, 0], keep[:, 1])
+
+
+@pytest.mark.parametrize("p", [0.25, 0.4])
+def test_dropout_scales_survivors_and_gradient_exactly(p):
+    torch.manual_seed(1)
+    x = _positive(300, 301).requires_grad_()  # odd size: the last random word is half used
+    out = FastDropout(p)(x)
+    keep = out != 0
+    assert out.dtype == x.dtype and out.shape == x.shape
+    assert torch.equal(out[keep], (x.detach() * (1.0 / (1.0 - p)))[keep])
+    g = torch.randn_like(out)
+    out.backward(g)
+    assert torch.equal(x.grad, torch.where(keep, g * (1.0 / (1.0 - p)), torch.zeros_like(g)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
+def test_dropout_other_dtypes_round_once(dtype):
+    torch.manual_seed(2)
+    p = 0.4
+    x = _positive(400, 500, dtype=dtype).requires_grad_()
+    out = fast_dropout(x, p)
+    keep = out != 0
+    assert out.dtype == dtype and abs(keep.float().mean().item() - (1 - p)) < 0.005
+    # x * 1/(1-p) rounded once to the dtype, not x times a dtype-rounded 1/(1-p).
+    assert torch.equal(out[keep], (x.detach() * (1.0 / (1.0 - p)))[keep])
+    out.backward(torch.ones_like(out))
+    assert torch.equal(x.grad, torch.where(keep, torch.ones_like(x) * (1.0 / (1.0 - p)), 0))
+
+
+def test_dropout_under_cpu_autocast():
+    torch.manual_seed(3)
+    lin, drop = nn.Linear(64, 256), FastDropout(0.4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = drop(lin(torch.randn(512, 64)))
+    assert out.dtype == torch.bfloat16
+    assert abs((out != 0).float().mean().item() - 0.6) < 0.01
+    out.float().sum().backward()
+    assert lin.weight.grad is not None and torch.isfinite(lin.weight.grad).all()
+
+
+def test_dropout_identity_in_eval_and_at_p0():
+    x = torch.randn(64, 32)
+    drop = FastDropout(0.5).eval()
+    assert drop(x) is x
+    assert fast_dropout(x, 0.0) is x and FastDropout(0.0)(x) is x
+    assert fast_dropout(x, 0.5, training=False) is x
+    assert fast_dropout(torch.empty(0, 3), 0.5).numel() == 0
+
+
+def test_dropout_same_seed_same_mask():
+    x = torch.randn(128, 512)
+    torch.manual_seed(7)
+    a = fast_dropout(x, 0.4)
+    torch.manual_seed(7)
+    b = fast_dropout(x, 0.4)
+    torch.manual_seed(8)
+    c = fast_dropout(x, 0.4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_dropout_p1_and_bad_p_like_torch():
+    x = torch.randn(10, 10)
+    assert torch.equal(fast_dropout(x, 1.0), torch.zeros_like(x))
+    assert torch.equal(FastDropout(1.0)(x), F.dropout(x, 1.0))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            FastDropout(bad)
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            fast_dropout(x, bad)
+    with pytest.raises(ConfigError, match=r"\[0, 1\)"):
+        dropout(1.0)  # the model helper keeps refusing p = 1 (a config mistake)
+    assert isinstance(dropout(0.3), FastDropout) and isinstance(dropout(0.0), nn.Identity)
+
+
+def test_dropout_cpu_float_takes_the_fast_path(monkeypatch):
+    def no_torch_dropout(*args, **kwargs):
+        raise AssertionError("F.dropout called on the CPU fast path")
+
+    monkeypatch.setattr(layers.F, "dropout", no_torch_dropout)
+    x = torch.randn(64, 512, requires_grad=True)
+    fast_dropout(x, 0.4).sum().backward()
+    fast_dropout(x.detach(), 0.4)
+    fast_dropout(torch.randn(4, 8, 5, 5).to(memory_format=torch.channels_last), 0.25)
+
+
+def test_dropout_falls_back_to_torch_where_it_should():
+    torch.manual_seed(4)
+    x = _positive(500, 400)
+    out = fast_dropout(x.t(), 0.4)  # not dense in a known layout: F.dropout
+    assert out.shape == (400, 500)
+    assert abs((out != 0).float().mean().item() - 0.6) < 0.005
+    y = _positive(20, 20)
+    assert fast_dropout(y, 0.5, inplace=True) is y  # in place, as nn.Dropout(inplace=True)
+
+
+def test_dropout_channels_last_keeps_its_layout():
+    torch.manual_seed(5)
+    x = _positive(16, 8, 12, 12).to(memory_format=torch.channels_last).requires_grad_()
+    out = fast_dropout(x, 0.25)
+    keep = out != 0
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert abs(keep.float().mean().item() - 0.75) < 0.01
+    assert torch.equal(out[keep], (x.detach() * (1.0 / 0.75))[keep])
+    out.sum().backward()
+    assert torch.equal(x.grad, keep.to(x.dtype) * (1.0 / 0.75))
+
+
+def test_dropout_twice_differentiable():
+    x = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+
+    def f(t):
+        torch.manual_seed(6)  # the same mask on every call of the check
+        return fast_dropout(t, 0.3) ** 2
+
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("arch, conditional, shape", [
+    ("mlp", True, (1, 28, 28)), ("cgan-paper", True, (1, 28, 28)),
+    ("dcgan-seed002", False, (1, 28, 28)), ("dcgan", False, (1, 28, 28)),
+])
+def test_families_use_fast_dropout(arch, conditional, shape):
+    cfg = ModelConfig(arch=arch, conditional=conditional, d_dropout=0.4, g_dropout=0.2,
+                      g_width=4, d_width=4)
+    G, D, _ = build_from_config(cfg, shape, 10 if conditional else 0)
+    drops = [m for net in (G, D) for m in net.modules() if isinstance(m, nn.Dropout)]
+    assert drops and all(type(m) is FastDropout for m in drops)
+    # Dropout owns no state: no dropout name in the state dict.
+    assert not any("drop" in k.lower() for net in (G, D) for k in net.state_dict())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
-from ganforge.models.layers import Maxout, as_shape, flat_size, init_weights
+from ganforge.models.layers import FastDropout, Maxout, as_shape, flat_size, init_weights
 
 PAPER_DROPOUT = 0.5
 
@@ -63,9 +63,9 @@ class PaperGenerator(Generator):
         self.z_dim = z_dim
         self.n_classes = n_classes
         self.out_shape = as_shape(out_shape)
-        self.z_branch = nn.Sequential(nn.Linear(z_dim, z_hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.y_branch = nn.Sequential(nn.Linear(n_classes, y_hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.joint = nn.Sequential(nn.Linear(z_hidden + y_hidden, joint_hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.z_branch = nn.Sequential(nn.Linear(z_dim, z_hidden), nn.ReLU(), FastDropout(dropout))
+        self.y_branch = nn.Sequential(nn.Linear(n_classes, y_hidden), nn.ReLU(), FastDropout(dropout))
+        self.joint = nn.Sequential(nn.Linear(z_hidden + y_hidden, joint_hidden), nn.ReLU(), FastDropout(dropout))
         self.out = nn.Linear(joint_hidden, flat_size(self.out_shape))
         init_weights(self, init)
 
@@ -107,9 +107,9 @@ class PaperDiscriminator(Discriminator):
         super().__init__()
         self.n_classes = n_classes
         self.in_shape = as_shape(in_shape)
-        self.x_branch = nn.Sequential(nn.Dropout(dropout), Maxout(flat_size(self.in_shape), x_units, x_pieces))
-        self.y_branch = nn.Sequential(nn.Dropout(dropout), Maxout(n_classes, y_units, y_pieces))
-        self.joint = nn.Sequential(nn.Dropout(dropout), Maxout(x_units + y_units, joint_units, joint_pieces))
+        self.x_branch = nn.Sequential(FastDropout(dropout), Maxout(flat_size(self.in_shape), x_units, x_pieces))
+        self.y_branch = nn.Sequential(FastDropout(dropout), Maxout(n_classes, y_units, y_pieces))
+        self.joint = nn.Sequential(FastDropout(dropout), Maxout(x_units + y_units, joint_units, joint_pieces))
         self.out = nn.Linear(joint_units, 1)
         init_weights(self, init)
 

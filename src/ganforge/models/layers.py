@@ -1,4 +1,5 @@
-"""Building blocks shared by the model families: weight init, label embedding, maxout, norms.
+"""Building blocks shared by the model families: weight init, label embedding, maxout, norms,
+dropout.
 
 Everything here is a plain ``nn.Module`` or a function returning one; nothing reads the config.
 The families pass strings such as ``"batch"`` or ``"normal02"`` that came from the stored
@@ -8,9 +9,11 @@ constructor kwargs, so a checkpoint rebuilds exactly the same layers.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import ConfigError
@@ -206,11 +209,126 @@ def conv_norm(kind: str, channels: int, spatial: Optional[int | tuple[int, int]]
     return nn.Identity()
 
 
+# ---------------------------------------------------------------------------------------------
+# Dropout
+# ---------------------------------------------------------------------------------------------
+# torch's CPU dropout draws its mask with ``bernoulli_``, which costs ~13 ns per element on a
+# 2-core AVX2 box (9 ms for a 1024x512 activation, more than the 1024x512x512 matmul before it).
+# The mask below comes from ``random_`` on int64 (the same mt19937 generator, ~2 ns per 32 random
+# bits), compared as 32-bit integers against round(p * 2**32): every element is kept
+# independently with probability 1 - p to within 2**-33 (finer than torch's own CUDA kernel,
+# which compares a float32 uniform against p). The compare and the scale run in place on the
+# random words, so the forward is: one RNG pass, two in-place integer passes, one multiply.
+
+_TWO_32 = 2 ** 32
+_FLOAT32_BITS = struct.Struct("<f")
+_INT32_BITS = struct.Struct("<i")
+# p -> (int32 keep threshold, int32 bit pattern of float32(1 / (1 - p))) as 0-dim tensors, or
+# None when the threshold does not fit. 0-dim tensors, not Python ints: an in-place op with a
+# Python scalar wraps it in a tensor first, ~4 us a call, as much as the op on a 64x512 batch.
+_CONSTANTS: dict[float, Optional[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+
+def _float32_bits(value: float) -> int:
+    """The int32 whose bit pattern is the float32 nearest to ``value``."""
+    return _INT32_BITS.unpack(_FLOAT32_BITS.pack(value))[0]
+
+
+def _keep_constants(p: float) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """For 0 < p < 1: int32 threshold t with P(uniform int32 >= t) = 1 - p (to 2**-33), and the
+    int32 bits of float32(1 / (1 - p)); None when p is so close to 1 that round(p * 2**32)
+    does not fit in an int32 (torch's own kernel is used then)."""
+    if p not in _CONSTANTS:
+        t = int(round(p * _TWO_32)) - 2 ** 31
+        _CONSTANTS[p] = None if t >= 2 ** 31 else (
+            torch.tensor(t, dtype=torch.int32, device="cpu"),
+            torch.tensor(_float32_bits(1.0 / (1.0 - p)), dtype=torch.int32, device="cpu"))
+    return _CONSTANTS[p]
+
+
+def _random_int32(x: torch.Tensor) -> torch.Tensor:
+    """x.numel() uniform int32 words from torch's default CPU generator, laid out like x.
+
+    Drawn 64 bits at a time (``random_`` over the full int64 range), which is ~1.7x cheaper per
+    bit than int32 or float draws. Contiguous and channels_last x only (see :func:`fast_dropout`).
+    """
+    n = x.numel()
+    words = torch.empty((n + 1) // 2, dtype=torch.int64, device=x.device)
+    words = words.random_(-2 ** 63, None).view(torch.int32)
+    if n % 2:
+        words = words[:n]
+    if x.is_contiguous():
+        return words.view_as(x)
+    return words.as_strided(x.shape, x.stride())  # channels_last: same dense storage, permuted
+
+
+def _keep_mask(x: torch.Tensor, p: float, constants: tuple[torch.Tensor, torch.Tensor]
+               ) -> tuple[torch.Tensor, Optional[float]]:
+    """The dropout multiplier for x and the scale still to apply after multiplying by it.
+
+    float32 x: a float32 mask holding 0 or float32(1 / (1 - p)), built in place on the random
+    words (integer compare, then integer multiply by the bit pattern of the scale); nothing left
+    to apply. Other dtypes (float64, bf16, fp16): a 0/1 mask in x's dtype, and the scale, which
+    the caller applies with ``mul_`` so a bf16/fp16 survivor is rounded once from x * scale
+    (a mask holding a bf16-rounded scale would be off by up to 0.4%).
+    """
+    threshold, scale_bits = constants
+    keep = _random_int32(x).ge_(threshold)          # int32 1 (keep) / 0 (drop), in place
+    if x.dtype == torch.float32:
+        return keep.mul_(scale_bits).view(torch.float32), None
+    return keep.to(x.dtype), 1.0 / (1.0 - p)
+
+
+def fast_dropout(x: torch.Tensor, p: float, training: bool = True, inplace: bool = False
+                 ) -> torch.Tensor:
+    """``F.dropout`` with the same semantics, several times faster on the CPU.
+
+    In training mode every element is zeroed independently with probability ``p`` and the
+    survivors are multiplied by ``1 / (1 - p)``; the gradient is ``grad * mask / (1 - p)``. In
+    eval mode, or with ``p == 0`` or an empty x, x itself is returned (as torch does). The mask
+    comes from torch's default generator, so ``torch.manual_seed`` fixes it — but the random
+    stream differs from ``F.dropout``'s, so the masks themselves differ from torch's.
+
+    On CUDA (where torch's fused kernel is already fast), under ``torch.compile`` (inductor
+    fuses its own), for in-place dropout, non-float or non-dense tensors and for p == 1, this
+    simply calls ``F.dropout``.
+
+    Raises:
+        ValueError: p outside [0, 1], as ``F.dropout`` does.
+    """
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0 or x.numel() == 0:
+        return x
+    constants = _keep_constants(p) if p < 1.0 else None
+    if (constants is None or inplace or x.device.type != "cpu" or not x.is_floating_point()
+            or not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
+            or torch.compiler.is_compiling()):
+        return F.dropout(x, p, training, inplace)
+    # A plain product with a constant mask: autograd's own MulBackward saves only the mask and
+    # returns grad * mask (grad * mask * scale for the other dtypes), in C++ and twice
+    # differentiable; a custom autograd.Function costs tens of us more per call (Python apply
+    # and backward).
+    mask, scale = _keep_mask(x, p, constants)
+    out = x * mask
+    return out if scale is None else out.mul_(scale)
+
+
+class FastDropout(nn.Dropout):
+    """Drop-in ``nn.Dropout`` (same ``p``/``inplace`` attributes, no state, same validation)
+    whose CPU forward is :func:`fast_dropout`. It subclasses ``nn.Dropout``, so
+    ``isinstance(m, nn.Dropout)`` holds; ``benchmarks/baseline.py`` swaps it back to a stock
+    ``nn.Dropout`` for the "typical implementation" comparison."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fast_dropout(x, self.p, self.training, self.inplace)
+
+
 def dropout(p: float) -> nn.Module:
-    """``nn.Dropout(p)``, or an identity when ``p == 0`` so summaries stay short."""
+    """``FastDropout(p)``, or an identity when ``p == 0`` so summaries stay short."""
     if not 0.0 <= p < 1.0:
         raise ConfigError(f"dropout probability {p} is outside [0, 1); use e.g. 0.25")
-    return nn.Dropout(p) if p > 0 else nn.Identity()
+    return FastDropout(p) if p > 0 else nn.Identity()
 
 
 def flat_size(shape: Sequence[int]) -> int:

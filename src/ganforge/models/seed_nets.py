@@ -24,7 +24,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec
-from ganforge.models.layers import as_shape, init_weights
+from ganforge.models.layers import FastDropout, as_shape, init_weights
 
 SEED002_SHAPE = (1, 28, 28)
 KERAS_TO_TORCH_BN_MOMENTUM = 1.0 - 0.8  # the seed's Keras momentum 0.8, in PyTorch's convention
@@ -54,7 +54,7 @@ class _DiscConv(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dropout: float) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False)
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)  # nn.Dropout, faster on the CPU
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
