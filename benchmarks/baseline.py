@@ -112,34 +112,70 @@ class MNISTPIL(Dataset):
         return img, int(self.labels[index])
 
 
-def standard_transform() -> transforms.Compose:
-    """The per-sample transform every MNIST GAN tutorial uses: [0, 255] -> [-1, 1]."""
-    return transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
+class ArrayPIL(Dataset):
+    """Any in-memory uint8 image set served the torchvision way: a PIL image (mode "L" or
+    "RGB", as ``torchvision.datasets.CIFAR10`` and ``ImageFolder`` hand out) and an int label.
+
+    Args:
+        images: (N, C, H, W) uint8 with C = 1 or 3 (ganforge's ``TensorData.x``).
+        labels: (N,) int64 class indices, or None (every label is 0).
+        transform: applied to every PIL image.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: Optional[torch.Tensor],
+                 transform: Any = None) -> None:
+        hwc = images.permute(0, 2, 3, 1).contiguous().numpy()   # PIL wants H x W (x C)
+        self.images = hwc[..., 0] if hwc.shape[-1] == 1 else hwc
+        self.labels = (np.zeros(len(hwc), np.int64) if labels is None
+                       else labels.numpy().astype(np.int64))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        img = Image.fromarray(self.images[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.labels[index])
+
+
+def standard_transform(channels: int = 1) -> transforms.Compose:
+    """The per-sample transform every GAN tutorial uses: [0, 255] -> [-1, 1] per channel."""
+    half = [0.5] * channels
+    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(half, half)])
 
 
 class BaselineGAN:
     """A plain PyTorch GAN training loop on ganforge's own nets for ``cfg``.
 
     Args:
-        cfg: a resolved ganforge config (MNIST-shaped data: 1x28x28, 10 classes); its model and
-            optimiser settings (lr, betas, eps) are used, its loop and data settings are not.
+        cfg: a resolved ganforge config; its model and optimiser settings (lr, betas, eps) are
+            used, its loop and data settings are not.
         batch_size: B; defaults to ``cfg.train.batch_size``.
-        root: data root with the MNIST test split.
+        root: data root with the MNIST test split (used when ``data`` is None).
         limit: use only the first ``limit`` images (smoke tests).
         seed: seeds torch for the nets and the DataLoader shuffle.
+        data: other image data (ganforge's ``TensorData``: the synthetic stand-ins of CIFAR-10
+            or CelebA shapes), served through :class:`ArrayPIL`; None reads MNIST from ``root``.
     """
 
     def __init__(self, cfg: Config, batch_size: Optional[int] = None, root: Path = SHARED_DATA,
-                 limit: Optional[int] = None, seed: int = 0) -> None:
+                 limit: Optional[int] = None, seed: int = 0, data: Any = None) -> None:
         torch.manual_seed(seed)
         self.batch_size = batch_size or cfg.train.batch_size
         self.z_dim = cfg.model.z_dim
         self.conditional = cfg.model.conditional
-        self.n_classes = 10
-        self.dataset = MNISTPIL(root, standard_transform(), limit)
+        if data is None:
+            self.n_classes, shape = 10, (1, 28, 28)
+            self.dataset: Dataset = MNISTPIL(root, standard_transform(), limit)
+        else:
+            self.n_classes, shape = max(data.n_classes, 1), tuple(data.shape)
+            self.dataset = ArrayPIL(data.x[:limit], None if data.y is None else data.y[:limit],
+                                    standard_transform(shape[0]))
         self.loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=True,
                                  drop_last=True, num_workers=0)
-        G, D, _ = build_from_config(cfg.model, (1, 28, 28),
+        G, D, _ = build_from_config(cfg.model, shape,
                                     self.n_classes if self.conditional else 0)
         self.G, self.D = stock_dropout(G), stock_dropout(D)
         self.G.train()

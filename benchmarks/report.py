@@ -22,10 +22,20 @@ DATA_PATH_MAX_PCT = 5.0      # the data path costs at most this share of a train
 MATCH_RATIO = 1.0            # seed nets at the seed batch: ganforge / baseline at least this
 DEFAULTS_RATIO = 3.0         # each preset's defaults over the baseline at the seed batch
 
-# Which seed's baseline a preset is held against: fully connected nets against seed 001's MLP
-# cGAN, convolutional nets against seed 002's DCGAN.
+# Which typical implementation a preset is held against: fully connected nets against seed
+# 001's MLP cGAN, convolutional nets against the DCGAN of their image height (seed 002's at 28 px,
+# the DCGAN paper's at 32 and 64 px).
 SEED_OF_ARCH = {"mlp": "seed 001", "cgan-paper": "seed 001"}
 CONV_SEED = "seed 002"
+CONV_BY_HEIGHT = {32: "DCGAN paper 32 px", 64: "DCGAN paper 64 px"}
+
+
+def baseline_name(row: dict[str, Any]) -> str:
+    """The side-by-side baseline a preset's defaults are compared with."""
+    if row["arch"] in SEED_OF_ARCH:
+        return SEED_OF_ARCH[row["arch"]]
+    shape = row.get("shape") or []
+    return CONV_BY_HEIGHT.get(shape[1] if len(shape) == 3 else 0, CONV_SEED)
 
 
 # ----------------------------------------------------------------------------- machine
@@ -149,9 +159,10 @@ def defaults_vs_baseline(rows: list[dict], compares: list[dict]) -> list[dict[st
     for r in rows:
         if not r.get("default") or "error" in r:
             continue
-        seed = SEED_OF_ARCH.get(r["arch"], CONV_SEED)
+        seed = baseline_name(r)
         ref = base.get(seed)
         entry = {"preset": r["preset"], "batch": r["batch"], "arch": r["arch"], "seed": seed,
+                 "reproduces": r.get("reproduces", ""),
                  "images_per_s": r["images_per_s"]["median"], "baseline_preset": None,
                  "baseline_batch": None, "baseline_images_per_s": None, "ratio": None,
                  "pass": None}
@@ -159,7 +170,9 @@ def defaults_vs_baseline(rows: list[dict], compares: list[dict]) -> list[dict[st
             ratio = r["images_per_s"]["median"] / ref["baseline"]["median"]
             entry.update(baseline_preset=ref["preset"], baseline_batch=ref["batch"],
                          baseline_images_per_s=ref["baseline"]["median"], ratio=ratio)
-            entry["pass"] = ratio >= DEFAULTS_RATIO
+            # A reproduction keeps its document's settings on purpose: it is held to the
+            # side-by-side target (>= 1x at those settings), not to 3x.
+            entry["pass"] = None if entry["reproduces"] else ratio >= DEFAULTS_RATIO
         out.append(entry)
     return out
 
@@ -170,7 +183,8 @@ def evaluate_targets(results: dict[str, Any]) -> dict[str, Any]:
     data_fail = [f"{r['preset']} B={r['batch']}" for r in ok_rows
                  if data_pct(r) > DATA_PATH_MAX_PCT]
     comps = [c for c in results["comparisons"] if "error" not in c]
-    defaults = [d for d in results["defaults_vs_baseline"] if d["ratio"] is not None]
+    defaults = [d for d in results["defaults_vs_baseline"]
+                if d["ratio"] is not None and not d.get("reproduces")]
     errors = [f"{r['preset']} B={r['batch']}: {r['error']}"
               for r in results["presets"] + results["comparisons"] if "error" in r]
     return {
@@ -274,11 +288,12 @@ def render_markdown(res: dict[str, Any]) -> str:
     out += ["", "## Each preset's defaults against the baseline", "",
             "The preset at its own default batch size (from the table above) over the baseline "
             "at the seed's batch size (side-by-side run; the preset's figure comes from its own "
-            "process, so compare the load averages above when they differ); fully connected "
-            "presets are held "
-            "against seed 001's baseline, convolutional ones against seed 002's. Presets on "
-            "bigger images or other nets do more work per image than the seed, so their ratio "
-            "also reflects the model, not only the loop.", "",
+            "process, so compare the load averages above when they differ). Fully connected "
+            "presets are held against seed 001's baseline, convolutional ones against the DCGAN "
+            "of their image height (seed 002's at 28 px, the DCGAN paper's at 32 and 64 px). "
+            "Reproductions (`reproduces` in the preset: a document's exact nets, batch and "
+            "optimiser) keep those settings on purpose; they are held to the side-by-side "
+            "target (≥ 1× the typical loop at the same settings), not to 3×.", "",
             "| preset | default B | images/s | baseline (seed, B) | baseline images/s | ratio "
             "| ≥ 3× |", "|---|---|---|---|---|---|---|"]
     for d in res["defaults_vs_baseline"]:
@@ -288,7 +303,9 @@ def render_markdown(res: dict[str, Any]) -> str:
             continue
         out.append(f"| {d['preset']} | {d['batch']} | {_ips(d['images_per_s'])} | {d['seed']}, "
                    f"{d['baseline_preset']}, B={d['baseline_batch']} | "
-                   f"{_ips(d['baseline_images_per_s'])} | {d['ratio']:.2f}× | {_ok(d['pass'])} |")
+                   f"{_ips(d['baseline_images_per_s'])} | {d['ratio']:.2f}× | "
+                   + (f"reproduction ({d['reproduces']}): not held to 3× |" if d.get("reproduces")
+                      else f"{_ok(d['pass'])} |"))
     return "\n".join(out) + "\n"
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ganforge.cli import main
-from ganforge.config import list_presets
+from ganforge.config import list_presets, resolve
 from tests.training.test_loop import preset_on_generated_data
 
 
@@ -64,6 +64,21 @@ def test_list_shows_every_registry(capsys):
     for name in list_presets() + ["mlp", "dcgan", "cgan-paper", "bce", "minimax", "digits",
                                   "mnist", "kmnist49", "celeba", "image-folder", "toy-2d"]:
         assert f"  {name} " in out, name
+
+
+def test_list_shows_reproductions_apart(capsys):
+    """Presets that keep a document's exact settings are listed after the tuned ones."""
+    _, out, _ = run_cli(capsys, "list")
+    tuned, _, rest = out.partition("reproductions (")
+    reproductions = rest.split("\nmodels:")[0]
+    expected = {"acgan-kmnist", "acgan-kmnist49", "cgan-paper-mnist", "dcgan-celeba64",
+                "dcgan-cifar10", "dcgan-folder64", "dcgan-seed002-mnist", "wgan-gp-celeba64"}
+    listed = {line.split()[0] for line in reproductions.splitlines()[1:] if line.strip()}
+    assert listed == expected
+    assert {p for p in list_presets() if resolve(p).reproduces} == expected
+    # A preset built on a reproduction that changes it says it is not one.
+    assert "  cdcgan-celeba64-attributes " in tuned and "  cgan-mnist " in tuned
+    assert "[seed 002]" in reproductions
 
 
 def test_summary_seed002_matches_hand_count(capsys):

@@ -195,9 +195,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ganforge.metrics import EXTRACTORS, METRICS
     from ganforge.models import MODELS
 
+    presets = {name: resolve(name) for name in list_presets()}
     print("presets:")
-    for name in list_presets():
-        print(f"  {name:28s} {resolve(name).description}")
+    for name, cfg in presets.items():
+        if not cfg.reproduces:
+            print(f"  {name:28s} {cfg.description}")
+    print("reproductions (a document's exact nets and settings; slower than the presets above):")
+    for name, cfg in presets.items():
+        if cfg.reproduces:
+            print(f"  {name:28s} {cfg.description} [{cfg.reproduces}]")
     for title, reg in (("models", MODELS), ("losses", LOSSES), ("datasets", DATASETS),
                        ("metrics", METRICS), ("feature extractors", EXTRACTORS)):
         print(f"{title}:")

@@ -164,6 +164,9 @@ class DiagnosticsConfig:
 class Config:
     name: str = "custom"              # preset name (or "custom")
     description: str = ""             # one line shown by `ganforge list`
+    reproduces: str = ""              # a document whose exact nets and settings the preset
+                                      # keeps (e.g. "seed 002"); "" for the toolkit's own
+                                      # presets, whose settings are tuned for speed/quality
     out_dir: str = "runs"             # run folders go under this
     run_name: Optional[str] = None    # None -> "<name>-<timestamp>"
     data: DataConfig = field(default_factory=DataConfig)

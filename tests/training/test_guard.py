@@ -18,7 +18,7 @@ from ganforge.training.guard import NonFiniteGuard
 from ganforge.training.loop import Trainer
 from tests.training.test_loop import preset_on_generated_data
 
-LR = 2e-4  # gan-mnist's rates
+LR = 4e-4  # gan-mnist's rates
 
 
 def _trainer(tmp_path, *overrides, steps=10, resume=False, logs=None):
