@@ -84,34 +84,6 @@ def stock_dropout(net: nn.Module) -> nn.Module:
     return net
 
 
-class MNISTPIL(Dataset):
-    """MNIST as ``torchvision.datasets.MNIST`` serves it: a PIL image and an int label per item.
-
-    Args:
-        root: data root holding ``MNIST/raw/t10k-*`` (the test split is all that is offline).
-        transform: applied to every PIL image (the per-sample ToTensor/Normalize of the tutorials).
-        limit: keep only the first ``limit`` samples (smoke tests).
-    """
-
-    def __init__(self, root: Path = SHARED_DATA, transform: Any = None,
-                 limit: Optional[int] = None) -> None:
-        images_path, labels_path = find_mnist_test(Path(root))
-        self.images = read_idx(images_path)[:limit]            # (N, 28, 28) uint8
-        self.labels = read_idx(labels_path)[:limit].astype(np.int64)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        # As torchvision's MNIST.__getitem__: array -> PIL image (a 2-D uint8 array is mode "L";
-        # the explicit mode= argument is deprecated in recent Pillow) -> transform.
-        img = Image.fromarray(self.images[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, int(self.labels[index])
-
-
 class ArrayPIL(Dataset):
     """Any in-memory uint8 image set served the torchvision way: a PIL image (mode "L" or
     "RGB", as ``torchvision.datasets.CIFAR10`` and ``ImageFolder`` hand out) and an int label.
@@ -138,6 +110,24 @@ class ArrayPIL(Dataset):
         if self.transform is not None:
             img = self.transform(img)
         return img, int(self.labels[index])
+
+
+class MNISTPIL(ArrayPIL):
+    """MNIST as ``torchvision.datasets.MNIST`` serves it: a PIL image (mode "L") and an int label
+    per item.
+
+    Args:
+        root: data root holding ``MNIST/raw/t10k-*`` (the test split is all that is offline).
+        transform: applied to every PIL image (the per-sample ToTensor/Normalize of the tutorials).
+        limit: keep only the first ``limit`` samples (smoke tests).
+    """
+
+    def __init__(self, root: Path = SHARED_DATA, transform: Any = None,
+                 limit: Optional[int] = None) -> None:
+        images_path, labels_path = find_mnist_test(Path(root))
+        images = torch.from_numpy(read_idx(images_path)[:limit].copy())   # (N, 28, 28) uint8
+        labels = torch.from_numpy(read_idx(labels_path)[:limit].astype(np.int64))
+        super().__init__(images.unsqueeze(1), labels, transform)
 
 
 def standard_transform(channels: int = 1) -> transforms.Compose:
