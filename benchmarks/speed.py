@@ -58,6 +58,12 @@ class Protocol:
 
 
 FULL = Protocol()
+
+
+def with_overrides(proto: Protocol, args: Any) -> Protocol:
+    """``proto`` with the command line's ``--warmup-s``/``--window-s``/``--windows`` applied."""
+    given = {k: getattr(args, k, None) for k in ("warmup_s", "window_s", "windows")}
+    return Protocol(**{**asdict(proto), **{k: v for k, v in given.items() if v is not None}})
 QUICK = Protocol(warmup_s=0.3, min_warmup_steps=1, window_s=0.4, windows=3, data_min_iters=5,
                  synthetic_limit=2_000)
 
@@ -348,10 +354,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     from ganforge.config import list_presets, resolve
 
-    proto = QUICK if args.quick else FULL
-    for key, attr in (("windows", "windows"), ("window_s", "window_s"), ("warmup_s", "warmup_s")):
-        if getattr(args, key) is not None:
-            proto = Protocol(**{**asdict(proto), attr: getattr(args, key)})
+    proto = with_overrides(QUICK if args.quick else FULL, args)
     presets = args.presets or (list(QUICK_PRESETS) if args.quick else list_presets())
     sweep = args.batch_sizes or ([64] if args.quick else list(DEFAULT_BATCHES))
     if args.defaults_only:

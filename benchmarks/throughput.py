@@ -341,10 +341,7 @@ def plan(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
     from ganforge.config import list_presets
 
     cuda = args.device.startswith("cuda")
-    proto = QUICK if args.quick else speed.FULL
-    for key in ("warmup_s", "window_s", "windows"):
-        if getattr(args, key, None) is not None:
-            proto = speed.Protocol(**{**asdict(proto), key: getattr(args, key)})
+    proto = speed.with_overrides(QUICK if args.quick else speed.FULL, args)
     presets = args.presets or (list(QUICK_PRESETS) if args.quick else list_presets())
     variants = args.variants or (["fp32", "bf16", "fp16"] if cuda else ["fp32", "bf16"])
     # bf16 convolutions are emulated (slow) on most CPUs: the CPU's overhead check is fp32.

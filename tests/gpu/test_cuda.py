@@ -103,14 +103,17 @@ def test_wgan_gp_trains_under_fp16_without_nans(tmp_path):
 def test_gradient_penalty_under_fp16_autocast_equals_fp32():
     cfg = resolve("wgan-gp-mnist", overrides=on_gpu(1) + SMALL_CONV)
     args = MODELS.get("dcgan").kwargs(cfg.model, (1, 28, 28), 0)
-    torch.backends.cudnn.benchmark = False  # the same algorithm for both calls
     D = build_models("dcgan", args)[1].cuda()
     x = torch.randn(16, 1, 28, 28, device="cuda")
-    torch.manual_seed(0)
-    want, _ = gradient_penalty(LossView(D), x, None)
-    torch.manual_seed(0)
-    with torch.autocast("cuda", dtype=torch.float16):
-        got, _ = gradient_penalty(LossView(D), x, None)
+    benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, False
+    try:  # the same cuDNN algorithm for both calls
+        torch.manual_seed(0)
+        want, _ = gradient_penalty(LossView(D), x, None)
+        torch.manual_seed(0)
+        with torch.autocast("cuda", dtype=torch.float16):
+            got, _ = gradient_penalty(LossView(D), x, None)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
     assert got.dtype == torch.float32 and torch.isfinite(got)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert LOSSES.get("wgan-gp")(cfg.loss).n_critic == 5
