@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/ganforge train --preset cgan-digits
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

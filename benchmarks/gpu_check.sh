@@ -19,7 +19,7 @@ torch.cuda.get_device_name(), 'GPUs', torch.cuda.device_count())"; } | tee "$out
 echo "== CUDA tests"
 timeout 240 "$py" -m pytest -q -p no:cacheprovider -rs tests/gpu \
   tests/reporting/test_stats.py::test_add_on_cuda_never_synchronises \
-  tests/training/test_resume_kill.py::test_cuda_rng_states_round_trip_per_device \
+  tests/training/step/test_resume_kill.py::test_cuda_rng_states_round_trip_per_device \
   tests/data/test_data_sampler.py::test_cuda_batches_match_cpu_batches \
   > "$out/tests.log" 2>&1
 echo "tests exit $?"; tail -n 25 "$out/tests.log"

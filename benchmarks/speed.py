@@ -6,7 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/speed.py --quick     # two presets, B = 64 (+ default), seconds
 
 Each (preset, batch) runs in its own subprocess, so its peak RSS (``ru_maxrss``) belongs to that
-configuration alone. Inside, a real :class:`ganforge.training.loop.Trainer` is built into a
+configuration alone. Inside, a real :class:`ganforge.training.step.loop.Trainer` is built into a
 temporary run folder (no TensorBoard, no progress bar, no grids or checkpoints) and its
 ``train_step()`` is timed: warm-up, then equal-sized windows whose median images/s is reported.
 The data path (``sampler.next()`` + noise/labels) is timed inside those same steps and, as a
@@ -179,7 +179,7 @@ class DataPathTimer:
 
 
 def build_trainer(cfg: Any, run_dir: Path) -> Any:
-    from ganforge.training.loop import Trainer
+    from ganforge.training.step.loop import Trainer
 
     trainer = Trainer(cfg, run_dir, log=lambda _msg: None)
     trainer.s.generator.train()  # what Trainer.fit does before its first step
@@ -194,7 +194,7 @@ def measure_preset(preset: str, batch: int, threads: int, proto: Protocol,
     """Images/s, data-path share and peak RSS of ganforge's real loop for one configuration."""
     import torch
 
-    import ganforge.training.loop  # noqa: F401  (so the import share of the peak is known)
+    import ganforge.training.step.loop  # noqa: F401  (so the import share of the peak is known)
 
     torch.set_num_threads(threads)
     rss_import = peak_rss_mib()  # torch alone is most of a process's memory at small batches

@@ -23,8 +23,8 @@ from PIL import Image
 
 from ganforge.cli import main
 from ganforge.reporting import read_jsonl
-from ganforge.training import checkpoint as ckpt
-from tests.training.test_loop import preset_on_generated_data
+from ganforge.run import checkpoint as ckpt
+from tests.training.step.test_loop import preset_on_generated_data
 
 
 # ---------------------------------------------------------------------------------------------

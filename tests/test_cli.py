@@ -12,7 +12,7 @@ from PIL import Image
 
 from ganforge.cli import main
 from ganforge.config import list_presets, resolve
-from tests.training.test_loop import preset_on_generated_data
+from tests.training.step.test_loop import preset_on_generated_data
 
 
 def run_cli(capsys, *argv):

@@ -304,3 +304,24 @@ def test_arbitrary_values_never_crash(key, raw):
 def test_int_keys_refuse_other_types(key, raw):
     with pytest.raises(ConfigError, match=f"config key '{key}' wants int"):
         resolve(overrides=[f"{key}={raw}"])
+
+
+def test_a_budget_override_replaces_the_presets_budget():
+    """cgan-mnist says 20 epochs; a time budget given on top replaces it instead of racing it."""
+    assert resolve("cgan-mnist").train.epochs == 20
+    cfg = resolve("cgan-mnist", overrides=["train.minutes=5"])
+    assert (cfg.train.minutes, cfg.train.epochs, cfg.train.steps) == (5.0, None, None)
+    both = resolve("cgan-mnist", overrides=["train.steps=100", "train.minutes=2"])
+    assert (both.train.steps, both.train.minutes, both.train.epochs) == (100, 2.0, None)
+    # Unsetting one budget key is not a budget: the preset's other keys stay.
+    cleared = resolve("dcgan-seed002-mnist", overrides=["train.epochs=none"])
+    assert cleared.train.steps == resolve("dcgan-seed002-mnist").train.steps
+
+
+def test_describe_budget_says_what_stops_the_run():
+    from ganforge.config import describe_budget
+
+    cfg = resolve("cgan-mnist", overrides=["train.steps=100", "train.epochs=3"])
+    assert describe_budget(cfg.train) == ("100 steps (train.steps) or 3 epochs (train.epochs), "
+                                          "whichever comes first")
+    assert describe_budget(resolve("cgan-mnist").train) == "20 epochs (train.epochs)"

@@ -29,7 +29,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    metavar="KEY=VALUE", help="override a config key, e.g. optim.lr_g=1e-4")
     p.add_argument("--data-root", help="folder with existing dataset files (data.root)")
     p.add_argument("--out", "-o", help="run folder (default: runs/<preset>-<time>)")
-    p.add_argument("--time-budget", help="train for this long, e.g. 90s, 5m, 2h (train.minutes)")
+    p.add_argument("--time-budget", help="train for this long, e.g. 90s, 5m, 2h (train.minutes); "
+                   "a budget given here replaces the preset's")
     p.add_argument("--steps", type=int, help="train for this many G steps (train.steps)")
     p.add_argument("--epochs", type=float, help="train for this many epochs (train.epochs)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (train.device)")
@@ -44,15 +45,19 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
                        description="Sample from a run folder. Examples: ganforge generate RUN "
                        "--per-class 10 --out grid.png; ganforge generate RUN --n 10000 --format "
                        "npz --out samples.npz")
-    p.add_argument("run", help="a run folder made by `ganforge train`")
+    p.add_argument("run", help="a run folder made by `ganforge train`, or a folder made by "
+                   "`ganforge export --format hub`")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--n", type=int, help="number of samples")
     what.add_argument("--per-class", type=int, help="samples per class (conditional models)")
     p.add_argument("--class", dest="classes", type=int, action="append",
                    help="only this class (repeatable); with --n, N samples of each")
+    p.add_argument("--condition", metavar="FILE.npy",
+                   help="models conditioned on vectors: one sample per (K,) row of an (N, K) "
+                   "array in the data's units (a single (K,) row is repeated --n times)")
     p.add_argument("--format", choices=("png", "npz"), default="png",
                    help="png: a grid (PATH.png) or one file per sample (PATH a folder); npz: "
-                   "'images' uint8 and 'labels' int64")
+                   "'images' uint8 (or 'points' float for vector data) and 'labels'")
     p.add_argument("--out", "-o", required=True, help="output file or folder")
     p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same samples)")
     p.add_argument("--checkpoint", help="'best' (kept by eval.best) or a checkpoints/step_*.json "
@@ -90,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     _generate_parser(sub)
     from ganforge.metrics.evaluate import add_evaluate_parser
     from ganforge.metrics.evaluator import add_train_evaluator_parser
+    from ganforge.run.export import add_export_parser
 
+    add_export_parser(sub)
     add_evaluate_parser(sub)
     add_train_evaluator_parser(sub)
     _report_parsers(sub)
@@ -105,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ganforge import api
-    from ganforge.config import parse_duration_minutes, resolve
+    from ganforge.config import describe_budget, parse_duration_minutes, resolve
+    from ganforge.training.watch.trackers import check_trackers
 
     overrides = list(args.overrides)
     for flag, key in (("data_root", "data.root"), ("steps", "train.steps"),
@@ -128,8 +136,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GanforgeError("say what to train: --preset NAME (see `ganforge list`) or "
                                 "--config FILE")
         cfg = resolve(args.preset, args.config, overrides)
+    check_trackers(cfg.log.trackers)  # a missing extra is named before anything runs
     if args.dry_run:
         print(cfg.to_json())
+        # On stderr, so that stdout stays the config as JSON for tools.
+        print(f"budget: {describe_budget(cfg.train)}", file=sys.stderr)
         return 0
     if args.resume:
         run = api.train(cfg, resume=args.resume)
@@ -144,6 +155,13 @@ def _generate_labels(args: argparse.Namespace, run) -> tuple[Optional[int], Opti
     """(n, labels, images per grid row) for the generate flags."""
     import torch
 
+    if args.condition is not None:
+        rows = _read_condition(args.condition)
+        n = args.n if rows.ndim == 1 else None
+        return n, torch.from_numpy(rows), max(1, int(round((n or len(rows)) ** 0.5)))
+    if run.multi_label:
+        raise GanforgeError(f"run '{args.run}' is conditioned on {run.n_classes}-column "
+                            "condition rows; pass them with --condition FILE.npy")
     if args.classes:  # N (default 10) samples of each requested class, one row per class
         per = args.n or args.per_class or 10
         return None, torch.tensor(args.classes).repeat_interleave(per), per
@@ -158,11 +176,28 @@ def _generate_labels(args: argparse.Namespace, run) -> tuple[Optional[int], Opti
     return 64, None, 8
 
 
+def _read_condition(path: str) -> "np.ndarray":
+    """Condition rows for ``--condition``: a (K,) or (N, K) numeric .npy array (never a pickle)."""
+    import numpy as np
+
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise GanforgeError(f"cannot read condition rows '{path}' ({first}); save an (N, K) "
+                            "float array with np.save") from None
+    if rows.ndim not in (1, 2) or not np.issubdtype(rows.dtype, np.number):
+        raise GanforgeError(f"condition rows '{path}' must be a numeric (N, K) or (K,) array, "
+                            f"got {rows.dtype} {rows.shape}")
+    return rows.astype(np.float32)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ganforge import api, fileio
-    from ganforge.reporting import label_grid, make_grid, save_images, save_png
+    from ganforge.imaging import (label_grid, make_grid, save_images, save_png, scatter_image,
+                                  to_plane)
 
     for flag in ("n", "per_class"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
@@ -171,16 +206,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     n, labels, nrow = _generate_labels(args, run)
     images = run.generate(n=n, labels=labels, seed=args.seed)
     out = Path(args.out)
+    vectors = images.dim() == 2
     if args.format == "npz":
-        payload = {"images": run.uint8(images)}
-        if labels is not None:
-            payload["labels"] = labels.cpu().numpy().astype(np.int64)
+        payload = {"points": images.numpy()} if vectors else {"images": run.uint8(images)}
+        if labels is not None:  # classes as int64, condition rows as float32 (N, K)
+            y = labels.cpu().numpy()
+            payload["labels"] = y.astype(np.float32 if y.ndim == 2 else np.int64)
         with fileio.atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **payload)
+    elif vectors:
+        if out.suffix.lower() != ".png":
+            raise GanforgeError("vector samples are saved as --format npz, or drawn as a scatter "
+                                "plot with --out PATH.png")
+        save_png(scatter_image(to_plane(images), title=f"{len(images)} samples"), out)
     elif out.suffix.lower() == ".png":
-        grid = (label_grid(images, labels, run.class_names, nrow) if labels is not None
-                else make_grid(images, nrow))
+        grid = (label_grid(images, labels, run.class_names, nrow)
+                if labels is not None and labels.dim() == 1 else make_grid(images, nrow))
         save_png(grid, out)
     else:
         save_images(images, out, prefix="sample")
@@ -192,8 +234,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ganforge.config import list_presets, resolve
     from ganforge.data import DATASETS
     from ganforge.losses import LOSSES
+    from ganforge.losses.aids import AIDS
     from ganforge.metrics import EXTRACTORS, METRICS
     from ganforge.models import MODELS
+    from ganforge.run.export import EXPORTERS
+    from ganforge.training.watch.trackers import TRACKERS
 
     presets = {name: resolve(name) for name in list_presets()}
     print("presets:")
@@ -204,8 +249,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, cfg in presets.items():
         if cfg.reproduces:
             print(f"  {name:28s} {cfg.description} [{cfg.reproduces}]")
-    for title, reg in (("models", MODELS), ("losses", LOSSES), ("datasets", DATASETS),
-                       ("metrics", METRICS), ("feature extractors", EXTRACTORS)):
+    for title, reg in (("models", MODELS), ("losses", LOSSES), ("convergence aids", AIDS),
+                       ("datasets", DATASETS), ("metrics", METRICS),
+                       ("feature extractors", EXTRACTORS), ("experiment trackers", TRACKERS),
+                       ("export formats", EXPORTERS)):
         print(f"{title}:")
         for name in reg.names():
             print(f"  {name:28s} {reg.doc(name)}")
@@ -216,36 +263,26 @@ def cmd_summary(args: argparse.Namespace) -> int:
     import torch
 
     from ganforge.config import resolve
+    from ganforge.data import shape_without_loading
     from ganforge.models import MODELS, build_models, summarize
 
     cfg = resolve(args.preset, None, args.overrides)
-    shape, n_classes = _data_shape_without_loading(cfg)
+    shape, n_labels, multi_label = shape_without_loading(cfg.data)
     spec = MODELS.get(cfg.model.arch)
-    model_args = spec.kwargs(cfg.model, shape, n_classes if cfg.model.conditional else 0)
+    n_classes = n_labels if cfg.model.conditional else 0
+    extra = {"multi_label": True} if multi_label and n_classes else {}
+    model_args = spec.kwargs(cfg.model, shape, n_classes, **extra)
     G, D = build_models(cfg.model.arch, model_args)
     G.eval(), D.eval()
     z = torch.zeros(2, cfg.model.z_dim)
-    y = torch.zeros(2, dtype=torch.long) if cfg.model.conditional else None
+    y = None
+    if cfg.model.conditional:
+        y = torch.zeros(2, n_classes) if extra else torch.zeros(2, dtype=torch.long)
     print(f"Generator ({cfg.model.arch}, {args.preset})")
     print(summarize(G, z, y))
     print(f"\nDiscriminator ({cfg.model.arch}, {args.preset})")
     print(summarize(D, torch.zeros(2, *shape), y))
     return 0
-
-
-def _data_shape_without_loading(cfg) -> tuple[tuple[int, ...], int]:
-    """Sample shape and class count for ``summary`` from the dataset's known shape and the
-    config's size/channel settings, without loading any files (so summary works offline)."""
-    from ganforge.data import DATASETS, KNOWN_SHAPES
-
-    name = cfg.data.name
-    DATASETS.get(name)
-    shape, n_classes = KNOWN_SHAPES.get(name, ((3, 64, 64), 0))
-    if len(shape) == 3:
-        channels = cfg.data.channels or shape[0]
-        size = cfg.data.image_size or shape[1]
-        shape = (channels, size, size)
-    return shape, n_classes
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -256,6 +293,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_train_evaluator(args: argparse.Namespace) -> int:
     from ganforge.metrics.evaluator import cmd_train_evaluator as run
+
+    return run(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ganforge.run.export import cmd_export as run
 
     return run(args)
 
@@ -274,9 +317,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "train-evaluator": cmd_train_evaluator, "list": cmd_list, "summary": cmd_summary,
-            "report": cmd_report, "compare": cmd_compare}
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "export": cmd_export,
+            "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "list": cmd_list,
+            "summary": cmd_summary, "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

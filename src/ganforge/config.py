@@ -34,7 +34,8 @@ class DataConfig:
     channels: Optional[int] = None    # 1 or 3 to convert; None keeps the native channels
     download: bool = True             # fetch missing torchvision datasets (needs network)
     limit: Optional[int] = None       # use only the first N samples (quick experiments, tests)
-    toy: str = "8gaussians"           # toy-2d only: 8gaussians | 25gaussians | swissroll
+    toy: str = "8gaussians"           # toy-2d only: 8gaussians | 25gaussians | swissroll |
+                                      # ring-angle (conditioned on the angle, (cos, sin))
     toy_samples: int = 100_000        # toy-2d only: size of the drawn data set
     labels: str = "class"             # celeba: "class" (none) or "attributes" (40 binary labels)
     bad_files: str = "skip"           # image-folder: "skip" unreadable files (counted) or "error"
@@ -66,7 +67,7 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     name: str = "bce"                 # loss registry key: bce | minimax | lsgan | hinge | wgan |
-                                      # wgan-gp | dragan | acgan (`ganforge list` shows all)
+                                      # wgan-gp | dragan | acgan | rpgan (`ganforge list`)
     real_label: float = 1.0           # BCE target for real images; 0.9 = one-sided smoothing
     real_label_range: Optional[list[float]] = None  # noisy soft labels, e.g. [0.7, 1.2] (seed 000)
     fake_label_range: Optional[list[float]] = None  # e.g. [0.0, 0.3] (seed 000)
@@ -77,6 +78,19 @@ class LossConfig:
     class_weight: float = 1.0         # acgan: weight of the class loss in D's and G's objectives
     class_on_fake: bool = True        # acgan: D's class head also learns from fakes (the paper)
     pretrain_steps: int = 0           # acgan: D steps on real class labels before the GAN game
+    # Convergence aids (any loss, any model; all off by default). README: "Convergence aids".
+    r1_gamma: float = 0.0             # R1: gamma/2 * E|grad_x D(x)|^2 on reals; 0 = off
+    r2_gamma: float = 0.0             # R2: the same on fakes; 0 = off (R3GAN = rpgan + R1 + R2)
+    reg_every: int = 1                # R1/R2 every N D steps, multiplied by N (lazy; StyleGAN2: 16)
+    augment: list[str] = field(default_factory=list)  # DiffAugment policies for D's inputs:
+                                      # translation, cutout, color (translation,cutout); [] = off
+    augment_p: Optional[float] = None  # per-sample probability; None: 1 (fixed) or 0 (ADA start)
+    ada_target: Optional[float] = None  # ADA: target r_t = E[sign D(real)], e.g. 0.6; None: fixed
+    ada_interval: int = 4             # ADA: D steps between updates of p
+    ada_speed: float = 0.01           # ADA: p moves by this per 1,000 real images (0 -> 1 in 100k)
+    lecam_weight: float = 0.0         # LeCam regulariser weight lambda (e.g. 0.3); 0 = off
+    instance_noise: float = 0.0       # std of Gaussian noise on D's inputs at the start; 0 = off
+    instance_noise_steps: int = 10_000  # D steps over which that std falls linearly to 0
 
 
 @dataclass
@@ -109,6 +123,9 @@ class TrainConfig:
     max_rollbacks: int = 3            # rollback: give up (stop) after this many
     ema: float = 0.0                  # decay of an EMA copy of G used for samples/metrics; 0 = off
     ema_start: int = 0                # G steps before the EMA starts averaging (copies G until)
+    ema_half_life: Optional[float] = None  # EMA half-life in images (StyleGAN2-ADA: 10k); set,
+                                      # it replaces train.ema's fixed decay
+    ema_rampup: Optional[float] = None  # half-life <= this x images seen so far (e.g. 0.05)
     amp: str = "none"                 # mixed precision: "none", "bf16" (CUDA or CPU) or "fp16"
                                       # (CUDA, with a loss scaler per optimizer)
     channels_last: bool = False       # conv nets in channels_last memory format (faster convs)
@@ -120,15 +137,17 @@ class TrainConfig:
 
 @dataclass
 class LogConfig:
-    log_every: int = 50               # steps between stats lines (JSONL, TensorBoard)
+    log_every: int = 50               # steps between stats lines (JSONL, trackers)
     sample_every: int = 500           # steps between fixed-noise grids (also at each epoch end)
     checkpoint_every: int = 1000      # steps between checkpoints (also at the end)
     keep_checkpoints: int = 2         # how many recent checkpoints to keep
     grid_columns: int = 10            # samples per class row (conditional) / grid columns
     grid_samples: int = 100           # samples in an unconditional grid
-    tensorboard: bool = True
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])  # experiment
+                                      # trackers: tensorboard, mlflow, wandb ([] = none); the
+                                      # old log.tensorboard=false still removes tensorboard
     progress: bool = True             # tqdm progress bar
-    max_grid_frames: int = 200        # frames kept in the final GIF
+    max_grid_frames: int = 60         # frames kept in samples.gif (every grid PNG is kept)
     report_every_s: Optional[float] = 300.0  # min seconds between report.html rebuilds while
                                       # training (and >= 10x the last rebuild's time); 0 = at
                                       # the end only; none = no report (`ganforge report RUN`)
@@ -145,7 +164,7 @@ class EvalConfig:
 
 @dataclass
 class DiagnosticsConfig:
-    """Thresholds of the training diagnostics (``training/diagnostics.py``); each fires once."""
+    """Thresholds of the training diagnostics (``reporting/diagnostics.py``); each fires once."""
 
     enabled: bool = True              # run the checks while training (console + diagnostics.jsonl)
     window_steps: int = 500           # a stats condition must hold this many steps (3+ lines)
@@ -255,6 +274,8 @@ def apply_dict(cfg: Config, values: dict[str, Any], source: str = "config") -> N
     """Merge a nested dict (TOML/JSON layout) into ``cfg``, rejecting unknown keys."""
 
     def merge(obj: Any, vals: dict[str, Any], prefix: str) -> None:
+        if isinstance(obj, LogConfig) and "tensorboard" in vals:
+            vals = _legacy_tensorboard(obj, vals)
         hints = _field_types(type(obj))
         names = {f.name for f in dataclasses.fields(obj)}
         for key, value in vals.items():
@@ -269,6 +290,20 @@ def apply_dict(cfg: Config, values: dict[str, Any], source: str = "config") -> N
                 setattr(obj, key, _coerce(value, hints[key], prefix + key))
 
     merge(cfg, values, "")
+
+
+def _legacy_tensorboard(log: LogConfig, vals: dict[str, Any]) -> dict[str, Any]:
+    """``log.tensorboard = true|false`` (saved configs and commands from before
+    ``log.trackers``) as the ``log.trackers`` list with or without ``"tensorboard"``."""
+    vals = dict(vals)
+    flag = vals.pop("tensorboard")
+    if not isinstance(flag, bool):
+        raise ConfigError(f"config key 'log.tensorboard' wants true or false, got {flag!r}; "
+                          "better, list the trackers: log.trackers=[tensorboard]")
+    trackers = [t for t in _coerce(vals.get("trackers", log.trackers), list[str], "log.trackers")
+                if t != "tensorboard"]
+    vals["trackers"] = (["tensorboard"] + trackers) if flag else trackers
+    return vals
 
 
 def parse_value(text: str) -> Any:
@@ -381,9 +416,7 @@ def resolve(
             for base_layer in _preset_chain(layer.pop("base")):
                 apply_dict(cfg, base_layer, source=config_file)
         apply_dict(cfg, layer, source=config_file)
-    for assignment in overrides:
-        apply_override(cfg, assignment)
-    validate(cfg)
+    apply_overrides(cfg, overrides)
     return cfg
 
 
@@ -395,6 +428,44 @@ def from_dict(values: dict[str, Any]) -> Config:
     return cfg
 
 
+BUDGET_KEYS = ("steps", "epochs", "minutes")  # train.*: the run stops at the first one reached
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """``cfg`` with ``section.key=value`` overrides applied, validated again (changed in place).
+
+    A budget the overrides give (``train.steps``, ``train.epochs`` or ``train.minutes``, as
+    ``--steps``, ``--epochs`` and ``--time-budget`` write them) replaces the budget of the preset
+    or saved config instead of racing it: the budget keys the overrides leave out are unset.
+    """
+    given = set()
+    for assignment in overrides:
+        apply_override(cfg, assignment)
+        key = assignment.partition("=")[0].strip()
+        if key in {f"train.{k}" for k in BUDGET_KEYS} and getattr(cfg.train, key[6:]) is not None:
+            given.add(key[6:])
+    if given:
+        for key in BUDGET_KEYS:
+            if key not in given:
+                setattr(cfg.train, key, None)
+    validate(cfg)
+    return cfg
+
+
+def describe_budget(train: TrainConfig) -> str:
+    """The effective budget in words, e.g. "5 minutes (train.minutes=5)"."""
+    parts = []
+    if train.steps is not None:
+        parts.append(f"{train.steps} steps (train.steps)")
+    if train.epochs is not None:
+        parts.append(f"{train.epochs:g} epochs (train.epochs)")
+    if train.minutes is not None:
+        parts.append(f"{train.minutes:g} minutes (train.minutes)")
+    if not parts:
+        return "none: set --steps, --epochs or --time-budget"
+    return parts[0] if len(parts) == 1 else " or ".join(parts) + ", whichever comes first"
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -404,11 +475,34 @@ def _choice(value: str, key: str, choices: tuple[str, ...]) -> None:
     _check(value in choices, f"config key '{key}' is {value!r}; choose one of: {', '.join(choices)}")
 
 
+def _check_aids(lo: LossConfig, m: ModelConfig) -> None:
+    """Range checks of the convergence aids (policy names are checked when the loss is built)."""
+    _check(lo.r1_gamma >= 0 and lo.r2_gamma >= 0,
+           "loss.r1_gamma and loss.r2_gamma must be >= 0 (0 = off), e.g. 0.1")
+    _check(lo.reg_every >= 1, "loss.reg_every must be >= 1 (1 = every D step), e.g. 4")
+    _check(not ((lo.r1_gamma > 0 or lo.r2_gamma > 0) and m.d_norm == "batch"),
+           "loss.r1_gamma/r2_gamma penalise per-sample gradients, which D's BatchNorm mixes "
+           "across the batch; set model.d_norm=none or layer")
+    augment = any(name.strip() for name in lo.augment)
+    _check(lo.augment_p is None or 0.0 <= lo.augment_p <= 1.0,
+           f"loss.augment_p={lo.augment_p} must be in [0, 1], e.g. 0.5 (none = default)")
+    _check(lo.ada_target is None or 0.0 < lo.ada_target < 1.0,
+           f"loss.ada_target={lo.ada_target} must be in (0, 1), e.g. 0.6 (none = fixed p)")
+    _check(augment or (lo.augment_p is None and lo.ada_target is None),
+           "loss.augment_p and loss.ada_target need augmentations; set e.g. "
+           "loss.augment=translation,cutout")
+    _check(lo.ada_interval >= 1, "loss.ada_interval must be >= 1 D step, e.g. 4")
+    _check(lo.ada_speed > 0, "loss.ada_speed must be positive, e.g. 0.01 per 1,000 images")
+    _check(lo.lecam_weight >= 0, "loss.lecam_weight must be >= 0 (0 = off), e.g. 0.3")
+    _check(lo.instance_noise >= 0, "loss.instance_noise must be >= 0 (0 = off), e.g. 0.1")
+    _check(lo.instance_noise_steps >= 1, "loss.instance_noise_steps must be >= 1, e.g. 10000")
+
+
 def validate(cfg: Config) -> None:
     """Range and choice checks that do not need the registries (those run in :mod:`ganforge.api`)."""
     d, m, lo, o, t, g, e = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train, cfg.log, cfg.eval
     _choice(d.split, "data.split", ("train", "test"))
-    _choice(d.toy, "data.toy", ("8gaussians", "25gaussians", "swissroll"))
+    _choice(d.toy, "data.toy", ("8gaussians", "25gaussians", "swissroll", "ring-angle"))
     _choice(d.labels, "data.labels", ("class", "attributes"))
     _choice(d.bad_files, "data.bad_files", ("skip", "error"))
     _check(d.image_size is None or 4 <= d.image_size <= 1024,
@@ -438,6 +532,7 @@ def validate(cfg: Config) -> None:
     _check(lo.dragan_noise > 0, "loss.dragan_noise must be positive, e.g. 0.5")
     _check(lo.class_weight >= 0, "loss.class_weight must be >= 0, e.g. 1")
     _check(lo.pretrain_steps >= 0, "loss.pretrain_steps must be >= 0 (0 = no pre-training)")
+    _check_aids(lo, m)
     _choice(o.name, "optim.name", ("adam", "sgd", "rmsprop"))
     _check(o.lr_g > 0 and o.lr_d > 0, "optim.lr_g and optim.lr_d must be positive, e.g. 2e-4")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
@@ -456,6 +551,10 @@ def validate(cfg: Config) -> None:
     _check(t.max_rollbacks >= 0, "train.max_rollbacks must be >= 0, e.g. 3")
     _check(0.0 <= t.ema < 1.0, f"train.ema={t.ema} must be in [0, 1); e.g. 0.999 (0 = off)")
     _check(t.ema_start >= 0, "train.ema_start must be >= 0")
+    _check(t.ema_half_life is None or t.ema_half_life > 0,
+           "train.ema_half_life must be positive (images), e.g. 10000, or none")
+    _check(t.ema_rampup is None or (t.ema_rampup > 0 and t.ema_half_life is not None),
+           "train.ema_rampup must be positive (e.g. 0.05) and needs train.ema_half_life")
     _choice(t.amp, "train.amp", ("none", "bf16", "fp16"))
     _choice(t.dist_backend, "train.dist_backend", ("auto", "nccl", "gloo"))
     _check(t.dist_timeout_s > 0, "train.dist_timeout_s must be positive, e.g. 600")
@@ -464,6 +563,8 @@ def validate(cfg: Config) -> None:
     for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                 "grid_columns", "grid_samples", "max_grid_frames"):
         _check(getattr(g, key) > 0, f"log.{key} must be positive")
+    _check(len(set(g.trackers)) == len(g.trackers),
+           f"log.trackers={g.trackers} names a tracker twice; list each once")
     _check(e.every >= 0, "eval.every must be >= 0 (0 turns in-loop metrics off)")
     _check(e.samples > 1, "eval.samples must be at least 2, e.g. 2000")
     _check(e.best is None or e.best in e.metrics,

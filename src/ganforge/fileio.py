@@ -1,7 +1,9 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then ``os.replace``.
+"""Files written safely and read back: atomic writes, checksums, JSON Lines.
 
-A reader (or a resumed run after SIGKILL) therefore sees either the old file or the complete new
-one, never a half-written file.
+Atomic writes go to a temporary file in the same folder, are fsynced, then ``os.replace``d: a
+reader (or a resumed run after SIGKILL) sees either the old file or the complete new one, never a
+half-written file. JSON Lines files (``stats.jsonl``, ``diagnostics.jsonl``) are the exception:
+they are appended line by line, and :func:`read_jsonl` skips a torn last line.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -95,3 +98,62 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Lines (stats.jsonl, diagnostics.jsonl): appended line by line, so read torn-tail tolerant
+# ---------------------------------------------------------------------------------------------
+
+def parse_jsonl(path: Path) -> list[tuple[bytes, dict[str, Any]]]:
+    """Parse a JSONL file into ``(raw_line, record)`` pairs.
+
+    A torn final line (a run killed mid-write) is skipped; a bad line anywhere else means the
+    file was damaged some other way, which the user has to look at.
+    """
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    # ``lines[-1]`` is b"" when the file ends with a newline, otherwise the unterminated tail.
+    complete, tail = lines[:-1], lines[-1]
+    parsed: list[tuple[bytes, dict[str, Any]]] = []
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise GanforgeError(
+                f"'{path}' line {number} is not valid JSON; fix or delete that line"
+            ) from None
+        if not isinstance(record, dict):
+            raise GanforgeError(f"'{path}' line {number} is not a JSON object; fix or delete it")
+        parsed.append((line, record))
+    if tail.strip():
+        try:
+            record = json.loads(tail)
+        except ValueError:
+            record = None  # torn last line of a killed run
+        if isinstance(record, dict):
+            parsed.append((tail, record))
+    return parsed
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a stats JSONL file (one JSON object per line, as ``stats.jsonl``).
+
+    Args:
+        path: the ``.jsonl`` file.
+
+    Returns:
+        One dict per complete line, in file order. ``null`` values (non-finite when written)
+        come back as ``float('nan')`` so records can be plotted and averaged directly.
+
+    Raises:
+        GanforgeError: if the file is missing or a line other than a torn last one is corrupt.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"no stats file at '{path}'; check the run folder")
+    records = []
+    for _, record in parse_jsonl(path):
+        records.append({k: (math.nan if v is None else v) for k, v in record.items()})
+    return records

@@ -70,6 +70,46 @@ def test_swissroll(data_cfg):
     assert radius.min() > 1.5 * math.pi - 1.5 and radius.max() < 4.5 * math.pi + 1.5
 
 
+def test_ring_angle_conditions_match_the_points(data_cfg):
+    from ganforge.data.toy import RING_RADIUS, RING_STD, ring_target
+
+    data = build_dataset(data_cfg(name="toy-2d", toy="ring-angle", toy_samples=4000))
+    assert data.x.shape == (4000, 2) and data.y.shape == (4000, 2)
+    assert data.y.dtype == torch.float32 and data.n_classes == 0
+    assert data.class_names == ["cos", "sin"]
+    # Each condition is the unit vector of its point's angle (the noise is radial only).
+    torch.testing.assert_close(data.y.norm(dim=1), torch.ones(4000))
+    point_angle = torch.atan2(data.x[:, 1].double(), data.x[:, 0].double())
+    cond_angle = torch.atan2(data.y[:, 1].double(), data.y[:, 0].double())
+    gap = torch.remainder(point_angle - cond_angle + math.pi, 2 * math.pi) - math.pi
+    assert gap.abs().max() < 1e-6
+    # Radius R with radial noise std RING_STD; angles cover the circle evenly.
+    radius = data.x.norm(dim=1)
+    assert abs(radius.mean().item() - RING_RADIUS) < 0.005
+    assert abs(radius.std().item() - RING_STD) < 0.1 * RING_STD
+    assert torch.histc(cond_angle.float(), bins=8, min=-math.pi, max=math.pi).min() > 400
+    # The target of a condition is the noiseless ring point of the same angle.
+    target = ring_target(data.y)
+    torch.testing.assert_close(target, (data.y.double() * RING_RADIUS))
+    assert ((data.x.double() - target).norm(dim=1) - (radius.double() - RING_RADIUS).abs()
+            ).abs().max() < 1e-6
+    test = build_dataset(data_cfg(name="toy-2d", toy="ring-angle", toy_samples=100,
+                                  split="test"))
+    assert not torch.equal(test.y, data.y[:100])
+
+
+def test_ring_angle_refuses_a_class_head(data_cfg):
+    from ganforge.config import ModelConfig
+    from ganforge.data.vectors import check_condition_use, label_kind
+    from ganforge.errors import ConfigError
+
+    data = build_dataset(data_cfg(name="toy-2d", toy="ring-angle", toy_samples=100))
+    assert label_kind(data.y) == "continuous"
+    check_condition_use(data, ModelConfig(conditional=True, d_label="input"))
+    with pytest.raises(ConfigError, match="d_label=classifier"):
+        check_condition_use(data, ModelConfig(conditional=True, d_label="classifier"))
+
+
 def test_toy_is_deterministic_and_limit_keeps_modes_aligned(data_cfg):
     full = build_dataset(data_cfg(name="toy-2d", toy_samples=1000))
     again = build_dataset(data_cfg(name="toy-2d", toy_samples=1000))

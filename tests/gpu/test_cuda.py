@@ -32,9 +32,9 @@ from ganforge.losses import LOSSES
 from ganforge.losses.penalties import gradient_penalty
 from ganforge.models import MODELS, build_models
 from ganforge.reporting import read_jsonl
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.loop import Trainer
-from ganforge.training.runner import LossView
+from ganforge.run import checkpoint as ckpt
+from ganforge.training.step.loop import Trainer
+from ganforge.training.step.runner import LossView
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

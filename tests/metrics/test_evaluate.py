@@ -15,6 +15,7 @@ from ganforge import api
 from ganforge.config import DataConfig
 from ganforge.data import build_dataset
 from ganforge.errors import ConfigError, GanforgeError
+from ganforge.metrics import context
 from ganforge.metrics import evaluate as E
 from ganforge.metrics.formulas import TooFewSamples
 from tests.conftest import fast_overrides
@@ -38,7 +39,7 @@ def fake_loader(monkeypatch):
         specs.append(spec)
         return ext
 
-    monkeypatch.setattr(E, "load_extractor", load)
+    monkeypatch.setattr(context, "load_extractor", load)
     return ext, specs
 
 

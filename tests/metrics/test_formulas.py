@@ -183,6 +183,33 @@ def test_label_accuracy_counts_and_confusion():
     assert math.isnan(acc.per_class[2])  # no sample was made for class 2
 
 
+def test_evaluator_agreement_exact_values():
+    labels = torch.tensor([0, 1, 2, 2, 1, 0, 3, 3])
+    a = torch.tensor([0, 1, 2, 0, 1, 0, 3, 1])  # right on 6 of 8
+    b = torch.tensor([0, 1, 1, 1, 1, 2, 3, 2])  # right on 4 of 8
+    agree = F.evaluator_agreement(torch.nn.functional.one_hot(a, 4).float(),
+                                  torch.nn.functional.one_hot(b, 4).float() * 3, labels)
+    # They differ on samples 2, 3, 5 and 7: on 2 and 5 only a is right (the gap), on 3 and 7
+    # both are wrong in different ways (disagreement without a gap).
+    assert agree == F.EvaluatorAgreement(0.75, 0.5, 0.5, 0.25)
+    assert agree.disagreement >= agree.accuracy_gap
+    same = F.evaluator_agreement(torch.eye(4)[a], torch.eye(4)[a] * 2, labels)
+    assert same == F.EvaluatorAgreement(0.75, 0.75, 0.0, 0.0)
+    # Both wrong but in different ways: full disagreement with no accuracy gap.
+    wrong = F.evaluator_agreement(torch.eye(4)[torch.tensor([1, 2])],
+                                  torch.eye(4)[torch.tensor([2, 3])], torch.tensor([0, 0]))
+    assert wrong == F.EvaluatorAgreement(0.0, 0.0, 1.0, 0.0)
+
+
+def test_evaluator_agreement_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="same"):
+        F.evaluator_agreement(torch.zeros(3, 4), torch.zeros(3, 5), torch.zeros(3))
+    with pytest.raises(F.TooFewSamples, match="one label per sample"):
+        F.evaluator_agreement(torch.zeros(3, 4), torch.zeros(3, 4), torch.zeros(2))
+    with pytest.raises(F.TooFewSamples):
+        F.evaluator_agreement(torch.zeros(0, 4), torch.zeros(0, 4), torch.zeros(0))
+
+
 # ------------------------------------------------------------------------ too few samples
 
 @pytest.mark.parametrize("call", [

@@ -13,7 +13,7 @@ from ganforge.config import resolve
 from ganforge.errors import GanforgeError
 from ganforge.reporting.compare import (build_compare, config_differences, labels_for,
                                         mean_std, seed_groups)
-from ganforge.reporting.run_folder import RunFolder
+from ganforge.run.folder import RunFolder
 from tests.reporting.conftest import assert_self_contained, decoded_images
 
 
@@ -100,3 +100,30 @@ def test_compare_errors_are_one_line(three_runs, tmp_path, capsys):
     assert err.count("\n") == 0 and "is not a run folder" in err
     assert cli.main(["compare", str(three_runs[0])]) == 2
     assert "at least two run folders" in capsys.readouterr().err
+
+
+def test_compare_shows_the_evaluators_disagreement_and_which_evaluator(cgan_runs, tmp_path):
+    out = tmp_path / "cmp.html"
+    assert cli.main(["compare", *map(str, cgan_runs), "--out", str(out)]) == 0
+    html = out.read_text()
+    row = re.search(r"<td>evaluator disagreement \(same samples\)</td>(.*?)</tr>", html, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num([^"]*)">([^<]*)</td>', row.group(1))[:2]  # per run
+    assert len(cells) == 2 and all(c == "" for c, _ in cells)  # no "best" run for it
+    assert all(0.0 <= float(v) <= 1.0 for _, v in cells)
+    assert html.count("<code>synthetic-lenet v2 ") == 2  # the evaluator of each run, by version
+    assert 'data-flag="evaluators"' not in html  # one evaluator for both: comparable
+
+
+def test_compare_flags_results_scored_by_different_evaluators(three_runs, tmp_path):
+    for run, (recipe, sha) in zip(three_runs[:2], [(2, "aaaa1111"), (1, "bbbb2222")]):
+        protocol = {"extractor": "mnist-lenet", "extractor_recipe": recipe,
+                    "extractor_sha256": sha + "0" * 56}
+        (run / "metrics.json").write_text(json.dumps({"results": [
+            {"name": "acc10k_mnist-lenet", "value": 0.9, "details": {}, "protocol": protocol}]}))
+    out = build_compare(three_runs[:2], tmp_path / "cmp.html")
+    html = out.read_text()
+    flags = re.findall(r'<p class="warning" data-flag="evaluators">(.*?)</p>', html, re.S)
+    assert len(flags) == 1
+    assert "evaluate: acc10k_mnist-lenet" in flags[0] and "not comparable" in flags[0]
+    assert "mnist-lenet v2 aaaa1111" in flags[0] and "mnist-lenet v1 bbbb2222" in flags[0]

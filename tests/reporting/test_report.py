@@ -51,7 +51,7 @@ def test_finished_run_report_has_every_section(cgan_runs):
 def test_confusion_matrix_counts_every_sample(cgan_runs):
     from ganforge.reporting.generated import confusion_view, find_evaluator, \
         source_from_checkpoint
-    from ganforge.reporting.run_folder import RunFolder
+    from ganforge.run.folder import RunFolder
 
     run = RunFolder.read(cgan_runs[0])
     source, why = source_from_checkpoint(run)
@@ -61,6 +61,35 @@ def test_confusion_matrix_counts_every_sample(cgan_runs):
     assert view.n == 70 and len(view.per_class) == 10
     # The overall accuracy is the support-weighted mean of the per-class ones (equal support).
     assert view.overall == pytest.approx(sum(acc for _, acc, _ in view.per_class) / 10)
+
+
+def test_confusion_view_reads_with_the_twin_and_names_the_evaluator(cgan_runs):
+    """The report's label accuracy comes with the twin's reading of the same samples and their
+    disagreement (counted exactly), and with which evaluator (recipe, checksum) read them."""
+    import torch
+
+    from ganforge.metrics.formulas import evaluator_agreement
+    from ganforge.reporting.generated import confusion_view, find_evaluator, \
+        source_from_checkpoint
+    from ganforge.run.folder import RunFolder
+
+    run = RunFolder.read(cgan_runs[0])
+    source, _ = source_from_checkpoint(run)
+    extractor, _ = find_evaluator(run.config)
+    view = confusion_view(source, extractor, per_class=7, seed=3)
+    y = torch.arange(10).repeat_interleave(7)
+    z = source.noise.z(70, torch.Generator().manual_seed(3), device="cpu")
+    from ganforge.imaging import to_uint8
+
+    samples = to_uint8(source.sample(z, y))
+    _, logits = extractor.features_and_logits(samples)
+    want = evaluator_agreement(logits, extractor.twin_logits(samples), y)
+    assert (view.twin_overall, view.disagreement) == (want.twin_accuracy, want.disagreement)
+    info = view.evaluator_info
+    assert info["recipe"] == 2 and info["twin"] and info["current"] and len(info["sha"]) == 8
+    html = build_report(cgan_runs[0]).read_text()
+    assert "the two evaluators disagree on" in html
+    assert f"read by <code>{info['name']}</code> · recipe v2 · sha {info['sha']}" in html
 
 
 def test_rebuild_from_folder_is_atomic_and_replaces_the_page(cgan_runs, tmp_path, monkeypatch):
@@ -118,8 +147,7 @@ def test_missing_evaluator_says_how_to_create_one(cgan_runs, tmp_path, monkeypat
 def test_trainer_rebuilds_the_report_at_a_bounded_rate(tmp_path, monkeypatch):
     """Rebuilds come after snapshots once report_every_s has passed, never sooner than 10x the
     last rebuild's cost, and once more at the end (a fake clock makes this exact)."""
-    import ganforge.reporting.report as report_module
-    import ganforge.training.watch as watch
+    import ganforge.training.watch.report as watch
 
     clock = {"now": 0.0}
     calls = []
@@ -130,7 +158,7 @@ def test_trainer_rebuilds_the_report_at_a_bounded_rate(tmp_path, monkeypatch):
         return run_dir / "report.html"
 
     monkeypatch.setattr(watch.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(report_module, "build_report", fake_build)
+    monkeypatch.setattr(watch, "build_report", fake_build)
     original = watch.RunWatch.snapshot
 
     def snapshot(self, step, samples, labels):
@@ -207,7 +235,7 @@ def test_attribute_conditioned_run(tmp_path, fake_celeba):  # noqa: F811
     ("wgan-gp-mnist", ["losses", "loss-other", "critic", "grad-norm", "speed"]),
 ])
 def test_reports_of_other_kinds_of_run(tmp_path, preset, groups):
-    from tests.training.test_loop import preset_on_generated_data
+    from tests.training.step.test_loop import preset_on_generated_data
 
     overrides = preset_on_generated_data(preset, steps=3) + ["log.report_every_s=0"]
     api.train(preset, overrides=overrides, out=str(tmp_path / "r"), log=lambda m: None)

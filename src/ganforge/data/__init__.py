@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ganforge.data import (  # noqa: F401  (imported so that each module registers its dataset)
+    arrays,
     celeba,
     embedded,
     image_folder,
@@ -34,6 +35,7 @@ from ganforge.errors import ConfigError, DataError
 __all__ = [
     "DATASETS",
     "KNOWN_SHAPES",
+    "shape_without_loading",
     "BatchSampler",
     "TensorData",
     "build_dataset",
@@ -58,6 +60,34 @@ KNOWN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
     "stacked-mnist": ((3, 28, 28), 1000),
     "mnist-pairs": ((1, 28, 56), 100),
 }
+
+
+# Datasets that are generated, or read from the user's own file, cost nothing to build: their
+# shape and labels come from the data itself rather than from KNOWN_SHAPES.
+BUILT_FOR_SHAPE = ("toy-2d", "synthetic", "arrays")
+
+
+def shape_without_loading(cfg) -> tuple[tuple[int, ...], int, bool]:
+    """``(sample shape, K, multi_label)`` of a dataset without reading downloaded files.
+
+    K is the class count, or the number of condition columns when ``multi_label`` (CelebA's 40
+    attributes with ``data.labels=attributes``, condition rows of generated or ``arrays`` data).
+    Image shapes follow ``data.channels`` and ``data.image_size``.
+    """
+    name = cfg.name
+    DATASETS.get(name)  # an unknown name fails with the list of valid ones
+    if name in BUILT_FOR_SHAPE:
+        data = build_dataset(cfg)
+        if data.y is not None and data.y.dim() == 2:
+            return tuple(data.shape), int(data.y.shape[1]), True
+        return tuple(data.shape), data.n_classes, False
+    shape, n_classes = KNOWN_SHAPES.get(name, ((3, 64, 64), 0))
+    multi_label = name == "celeba" and cfg.labels == "attributes"
+    if multi_label:
+        n_classes = 40
+    if len(shape) == 3:
+        shape = (cfg.channels or shape[0], cfg.image_size or shape[1], cfg.image_size or shape[2])
+    return shape, n_classes, multi_label
 
 
 def build_dataset(cfg) -> TensorData:

@@ -65,8 +65,6 @@ def build_mnist_pairs(cfg) -> TensorData:
     Returns:
         TensorData with x (N, 1, 28, 56) uint8, y (N,) int64 in 0..99, class names "00".."99".
     """
-    import ganforge.data  # noqa: F401  (registers mnist and digits when used standalone)
-
     base, note = labelled_digits(cfg, "mnist-pairs", SEED)
     n = cfg.limit if cfg.limit is not None else N_DEFAULT
     x, y = pair_digits(base.x, base.y, n, SEED[cfg.split])

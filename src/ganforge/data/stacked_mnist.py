@@ -17,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from ganforge.data import embedded, torchvision_sets  # noqa: F401  (register digits, mnist)
 from ganforge.data.base import DATASETS, TensorData, one_line
 from ganforge.errors import DataError
 
@@ -86,8 +87,6 @@ def build_stacked_mnist(cfg) -> TensorData:
         TensorData with x (N, 3, 28, 28) uint8, y (N,) int64 in 0..999, n_classes 1000,
         class names "000".."999".
     """
-    import ganforge.data  # noqa: F401  (registers mnist and digits when used standalone)
-
     base, note = labelled_digits(cfg, "stacked-mnist", SEED)
     n = cfg.limit if cfg.limit is not None else N_DEFAULT
     x, y = stack_digits(base.x, base.y, n, SEED[cfg.split])

@@ -7,8 +7,17 @@ Small, fast and with known modes, they show mode collapse and mode dropping at a
 * ``swissroll``: the 2-D swiss roll (x = t cos t, y = t sin t, t in [1.5 pi, 4.5 pi], noise
   std 0.25), scaled by 1/7.5.
 
-The scalings follow the paper's reference code so the sets fit roughly in [-2, 2]^2. Samples
-are drawn from a fixed seed, so every build gives the same points.
+The scalings follow the paper's reference code so the sets fit roughly in [-2, 2]^2.
+
+One set is *conditioned* on a continuous vector, so a cGAN's use of a condition can be measured
+against a known answer (the ``condition-fit`` metric):
+
+* ``ring-angle``: angles theta uniform on [0, 2 pi); the point is ``(R + e)(cos theta, sin theta)``
+  with R = 0.8 and radial noise e ~ N(0, 0.04^2), and its condition is ``y = (cos theta,
+  sin theta)``. Given y, the right answer is the ring point ``R y`` (:func:`ring_target`); the
+  noise is radial only, so a point's angle is exactly its condition's.
+
+Samples are drawn from a fixed seed, so every build gives the same points.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from ganforge.errors import ConfigError
 # Fixed: the toy set is part of the experiment's definition, not of the run's seed. The test
 # split is an independent draw (SEED + 1) from the same distribution.
 SEED = 0
-TOYS = ("8gaussians", "25gaussians", "swissroll")
+TOYS = ("8gaussians", "25gaussians", "swissroll", "ring-angle")
+RING_RADIUS = 0.8   # inside tanh's range too, for generators that squash their output
+RING_STD = 0.04     # radial noise: the spread G must draw from z once the angle is given
 
 
 def mixture(centers: np.ndarray, std: float, scale: float, n: int, rng: np.random.Generator
@@ -71,17 +82,40 @@ def swiss_roll(n: int, rng: np.random.Generator) -> np.ndarray:
     return (points / 7.5).astype(np.float32)
 
 
+def ring_angle(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` noisy ring points and their angle conditions.
+
+    Returns:
+        points (n, 2) float32 and conditions (n, 2) float32 ``(cos theta, sin theta)``.
+    """
+    theta = rng.uniform(0.0, 2 * math.pi, size=n)
+    unit = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    radius = RING_RADIUS + rng.normal(0.0, RING_STD, size=n)
+    return (radius[:, None] * unit).astype(np.float32), unit.astype(np.float32)
+
+
+def ring_target(conditions: torch.Tensor) -> torch.Tensor:
+    """(N, 2) ring points ``R y / |y|`` that (N, 2) angle conditions ask for."""
+    y = conditions.to(torch.float64)
+    return RING_RADIUS * y / y.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+# Conditioned toy sets -> the function from condition rows (N, K) to the point (N, 2) each
+# asks for; the condition-fit metric reads it.
+CONDITION_TARGETS = {"ring-angle": ring_target}
+
+
 @DATASETS.register("toy-2d")
 def build_toy_2d(cfg) -> TensorData:
-    """2-D toy sets of the WGAN-GP paper (data.toy: 8gaussians, 25gaussians, swissroll), unlabelled.
+    """2-D toy sets (data.toy: 8gaussians, 25gaussians, swissroll; ring-angle, conditioned).
 
     ``data.toy_samples`` points are drawn from a fixed seed (another one for ``split="test"``).
     For the Gaussian mixtures ``extra["modes"]`` holds each point's mode index and
     ``extra["centers"]`` the (M, 2) scaled centers, for mode-coverage metrics; y stays None
-    because the sets are unconditional.
+    because those sets are unconditional. ``ring-angle`` has y = (cos theta, sin theta).
 
     Returns:
-        TensorData with x (N, 2) float32, y None, n_classes 0.
+        TensorData with x (N, 2) float32, n_classes 0, y None or (N, 2) float32 conditions.
     """
     if cfg.toy not in TOYS:
         raise ConfigError(f"data.toy='{cfg.toy}'; choose one of: {', '.join(TOYS)}")
@@ -89,8 +123,12 @@ def build_toy_2d(cfg) -> TensorData:
     rng = np.random.default_rng(seed)
     n = cfg.toy_samples
     extra: dict = {"toy": cfg.toy}
+    y, names = None, None
     if cfg.toy == "swissroll":
         points = swiss_roll(n, rng)
+    elif cfg.toy == "ring-angle":
+        points, conditions = ring_angle(n, rng)
+        y, names = torch.from_numpy(conditions), ["cos", "sin"]
     else:
         make = eight_gaussians if cfg.toy == "8gaussians" else twenty_five_gaussians
         points, modes, centers = make(n, rng)
@@ -98,9 +136,10 @@ def build_toy_2d(cfg) -> TensorData:
         extra["centers"] = torch.from_numpy(centers)
     return TensorData(
         x=torch.from_numpy(points),
-        y=None,
+        y=y,
         n_classes=0,
         name="toy-2d",
+        class_names=names,
         source=f"toy-2d {cfg.toy}, {n} points ({cfg.split} split, seed {seed})",
         extra=extra,
     )

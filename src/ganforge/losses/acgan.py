@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from ganforge.errors import ConfigError
 from ganforge.losses.base import LOSSES, LossOutput
-from ganforge.losses.standard import NonSaturatingLoss, _targets
-from ganforge.models.base import Discriminator
+from ganforge.losses.standard import NonSaturatingLoss
+from ganforge.models.base import Discriminator, DOutput
 
 
 def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -67,52 +67,37 @@ class ACGANLoss(NonSaturatingLoss):
                 "model.conditional=true and model.d_label=classifier (preset acgan-mnist)"
             )
 
-    def discriminator_loss(
-        self,
-        discriminator: Discriminator,
-        real: torch.Tensor,
-        y_real: Optional[torch.Tensor],
-        fake: torch.Tensor,
-        y_fake: Optional[torch.Tensor],
-    ) -> LossOutput:
+    def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
+                  y_fake: Optional[torch.Tensor]) -> LossOutput:
         assert y_real is not None and y_fake is not None, "acgan is conditional"
-        out_real = discriminator(real, y_real)
-        out_fake = discriminator(fake, y_fake)
-        t_real = _targets(out_real.adv, self.cfg.real_label, self.cfg.real_label_range)
-        t_fake = _targets(out_fake.adv, 0.0, self.cfg.fake_label_range)
-        adv_real = F.binary_cross_entropy_with_logits(out_real.adv, t_real)
-        adv_fake = F.binary_cross_entropy_with_logits(out_fake.adv, t_fake)
+        adv = super().d_formula(out_real, out_fake, y_real, y_fake)  # the BCE game
         cls_real = class_loss(out_real.cls, y_real)
         cls_fake = class_loss(out_fake.cls, y_fake)
         cls_total = cls_real + cls_fake if self.cfg.class_on_fake else cls_real
-        loss = adv_real + adv_fake + self.cfg.class_weight * cls_total
-        return LossOutput(loss, {
+        loss = adv.loss + self.cfg.class_weight * cls_total
+        stats = dict(adv.stats)
+        stats.update({
             "Loss/D": loss.detach(),
-            "Loss/D/adv": (adv_real + adv_fake).detach(),
-            "Loss/D/real": adv_real.detach(),
-            "Loss/D/fake": adv_fake.detach(),
+            "Loss/D/adv": adv.loss.detach(),
             "Loss/D/class_real": cls_real.detach(),
             "Loss/D/class_fake": cls_fake.detach(),
             "Acc/D/class_real": class_accuracy(out_real.cls, y_real),
             "Acc/D/class_fake": class_accuracy(out_fake.cls, y_fake),
-            "Prob/D(x)": torch.sigmoid(out_real.adv.detach()).mean(),
-            "Prob/D(G(z))": torch.sigmoid(out_fake.adv.detach()).mean(),
         })
+        return LossOutput(loss, stats)
 
-    def generator_loss(
-        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
-    ) -> LossOutput:
+    def g_formula(self, out_fake: DOutput, y_fake: Optional[torch.Tensor],
+                  out_real: Optional[DOutput]) -> LossOutput:
         assert y_fake is not None, "acgan is conditional"
-        out = discriminator(fake, y_fake)
-        adv = self._g_objective(out.adv)
-        cls = class_loss(out.cls, y_fake)
+        adv = self._g_objective(out_fake.adv)
+        cls = class_loss(out_fake.cls, y_fake)
         loss = adv + self.cfg.class_weight * cls
         return LossOutput(loss, {
             "Loss/G": loss.detach(),
             "Loss/G/adv": adv.detach(),
             "Loss/G/class": cls.detach(),
-            "Acc/G/class": class_accuracy(out.cls, y_fake),
-            "Prob/D(G(z))/G-step": torch.sigmoid(out.adv.detach()).mean(),
+            "Acc/G/class": class_accuracy(out_fake.cls, y_fake),
+            "Prob/D(G(z))/G-step": torch.sigmoid(out_fake.adv.detach()).mean(),
         })
 
     def pretrain_loss(self, discriminator: Discriminator, real: torch.Tensor,

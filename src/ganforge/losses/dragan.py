@@ -4,19 +4,20 @@ The penalty ``λ (‖∇D(x̂)‖ − 1)²`` is taken at points x̂ between each
 copy ``x + c · std(x) · u`` (u ~ U(0, 1) per value, c = ``loss.dragan_noise`` = 0.5, λ =
 ``loss.gp_weight`` = 10). Keeping D's gradients tame *around the data* is what the paper argues
 prevents the sharp local optima behind mode collapse; the rest is the ``bce`` game, including
-its label-smoothing options.
+its label-smoothing options. x is D's real input as D sees it (after ``loss.augment`` and
+instance noise, when those are on).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
-from ganforge.losses.base import LOSSES, LossOutput
+from ganforge.losses.aids import DBatch
+from ganforge.losses.base import LOSSES, Terms
 from ganforge.losses.penalties import gradient_penalty, interpolate, refuse_batch_norm
 from ganforge.losses.standard import NonSaturatingLoss
-from ganforge.models.base import Discriminator
 
 
 def perturb(real: torch.Tensor, scale: float) -> torch.Tensor:
@@ -40,20 +41,9 @@ class DraganLoss(NonSaturatingLoss):
     def check(cls, model_spec: Any, model_cfg: Any) -> None:
         refuse_batch_norm("dragan", model_cfg)
 
-    def discriminator_loss(
-        self,
-        discriminator: Discriminator,
-        real: torch.Tensor,
-        y_real: Optional[torch.Tensor],
-        fake: torch.Tensor,
-        y_fake: Optional[torch.Tensor],
-    ) -> LossOutput:
-        base = super().discriminator_loss(discriminator, real, y_real, fake, y_fake)
+    def d_penalty(self, batch: DBatch) -> Terms:
+        real = batch.x_real.detach()
         points = interpolate(real, perturb(real, self.cfg.dragan_noise))
-        penalty, norms = gradient_penalty(discriminator, points, y_real)
-        loss = base.loss + self.cfg.gp_weight * penalty
-        stats = dict(base.stats)
-        stats["Loss/D"] = loss.detach()
-        stats["Loss/D/gp"] = penalty.detach()
-        stats["GradNorm/D(x_hat)"] = norms.mean()
-        return LossOutput(loss, stats)
+        penalty, norms = gradient_penalty(batch.discriminator, points, batch.y_real)
+        return self.cfg.gp_weight * penalty, {"Loss/D/gp": penalty.detach(),
+                                              "GradNorm/D(x_hat)": norms.mean()}

@@ -14,30 +14,22 @@ import torch.nn.functional as F
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
 from ganforge.losses.lsgan import score_stats
-from ganforge.models.base import Discriminator
+from ganforge.models.base import DOutput
 
 
 @LOSSES.register("hinge")
 class HingeLoss(GANLoss):
     """Hinge loss for D, the negated score for G (SNGAN, projection discriminator)."""
 
-    def discriminator_loss(
-        self,
-        discriminator: Discriminator,
-        real: torch.Tensor,
-        y_real: Optional[torch.Tensor],
-        fake: torch.Tensor,
-        y_fake: Optional[torch.Tensor],
-    ) -> LossOutput:
-        out_real = discriminator(real, y_real).adv
-        out_fake = discriminator(fake, y_fake).adv
-        loss_real = F.relu(1.0 - out_real).mean()
-        loss_fake = F.relu(1.0 + out_fake).mean()
+    def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
+                  y_fake: Optional[torch.Tensor]) -> LossOutput:
+        score_real, score_fake = out_real.adv, out_fake.adv
+        loss_real = F.relu(1.0 - score_real).mean()
+        loss_fake = F.relu(1.0 + score_fake).mean()
         loss = loss_real + loss_fake
-        return LossOutput(loss, score_stats(loss, loss_real, loss_fake, out_real, out_fake))
+        return LossOutput(loss, score_stats(loss, loss_real, loss_fake, score_real, score_fake))
 
-    def generator_loss(
-        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
-    ) -> LossOutput:
-        loss = -discriminator(fake, y_fake).adv.mean()
+    def g_formula(self, out_fake: DOutput, y_fake: Optional[torch.Tensor],
+                  out_real: Optional[DOutput]) -> LossOutput:
+        loss = -out_fake.adv.mean()
         return LossOutput(loss, {"Loss/G": loss.detach()})

@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
-from ganforge.models.base import Discriminator
+from ganforge.models.base import DOutput
 
 
 def score_stats(loss: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.Tensor,
@@ -31,23 +31,17 @@ def score_stats(loss: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.Te
 class LeastSquaresLoss(GANLoss):
     """LSGAN with targets a = 0 (fake), b = 1 (real), c = 1 (G's target)."""
 
-    def discriminator_loss(
-        self,
-        discriminator: Discriminator,
-        real: torch.Tensor,
-        y_real: Optional[torch.Tensor],
-        fake: torch.Tensor,
-        y_fake: Optional[torch.Tensor],
-    ) -> LossOutput:
-        out_real = discriminator(real, y_real).adv
-        out_fake = discriminator(fake, y_fake).adv
-        loss_real = 0.5 * (out_real - 1.0).pow(2).mean()
-        loss_fake = 0.5 * out_fake.pow(2).mean()
-        loss = loss_real + loss_fake
-        return LossOutput(loss, score_stats(loss, loss_real, loss_fake, out_real, out_fake))
+    decision_threshold = 0.5  # midway between the fake (0) and real (1) targets
 
-    def generator_loss(
-        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
-    ) -> LossOutput:
-        loss = 0.5 * (discriminator(fake, y_fake).adv - 1.0).pow(2).mean()
+    def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
+                  y_fake: Optional[torch.Tensor]) -> LossOutput:
+        score_real, score_fake = out_real.adv, out_fake.adv
+        loss_real = 0.5 * (score_real - 1.0).pow(2).mean()
+        loss_fake = 0.5 * score_fake.pow(2).mean()
+        loss = loss_real + loss_fake
+        return LossOutput(loss, score_stats(loss, loss_real, loss_fake, score_real, score_fake))
+
+    def g_formula(self, out_fake: DOutput, y_fake: Optional[torch.Tensor],
+                  out_real: Optional[DOutput]) -> LossOutput:
+        loss = 0.5 * (out_fake.adv - 1.0).pow(2).mean()
         return LossOutput(loss, {"Loss/G": loss.detach()})

@@ -1,18 +1,21 @@
-"""Gradient penalties shared by WGAN-GP and DRAGAN, and a check that D has no BatchNorm.
+"""Gradient penalties: WGAN-GP's and DRAGAN's, the input gradients R1/R2 need, a BatchNorm check.
 
-Both penalise ``(‖∇ₓ D(x̂)‖₂ − 1)²`` at points x̂ near the data. They differ in where x̂ lies:
-WGAN-GP (Gulrajani et al. 2017) uses random points on lines between real and fake samples;
-DRAGAN (Kodali et al. 2017) uses random points between real samples and noisy copies of them.
+WGAN-GP and DRAGAN penalise ``(‖∇ₓ D(x̂)‖₂ − 1)²`` at points x̂ near the data. They differ in
+where x̂ lies: WGAN-GP (Gulrajani et al. 2017) uses random points on lines between real and fake
+samples; DRAGAN (Kodali et al. 2017) uses random points between real samples and noisy copies of
+them. The zero-centred penalties R1/R2 (:mod:`ganforge.losses.aids.zero_centred`) take
+``∇ₓ D(x)`` at the real and fake inputs themselves (:func:`input_gradients`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 
 from ganforge.errors import ConfigError
-from ganforge.models.base import Discriminator
+from ganforge.losses.scoring import score
+from ganforge.models.base import Discriminator, DOutput
 
 
 def refuse_batch_norm(loss_name: str, model_cfg: Any) -> None:
@@ -69,3 +72,34 @@ def interpolate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     alpha = torch.rand((a.shape[0],) + (1,) * (a.dim() - 1), device=a.device, dtype=a.dtype)
     return (a + alpha * (b - a)).detach()
+
+
+def input_gradients(
+    discriminator: Discriminator,
+    xs: Sequence[torch.Tensor],
+    ys: Sequence[Optional[torch.Tensor]],
+    outs: Optional[Sequence[DOutput]] = None,
+) -> list[torch.Tensor]:
+    """``∇ₓ Σ D(x)`` for each batch in ``xs``, differentiable w.r.t. D's weights.
+
+    Args:
+        discriminator: D (a compiled view is replaced by its ``eager`` twin).
+        xs: batches (N_i, *shape) of D's inputs.
+        ys: their labels, or None each.
+        outs: D's outputs on ``xs`` from a forward that ran in fp32 with ``xs`` requiring grad
+            (the D step's own scoring); their graph is reused. None: D runs again on detached
+            fp32 copies of ``xs`` with autocast off (squared fp16/bf16 gradients underflow).
+
+    Returns:
+        (N_i, *shape) gradients, one per batch, with ``create_graph=True``.
+    """
+    if outs is None:
+        discriminator = getattr(discriminator, "eager", discriminator)
+        device_type = xs[0].device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            points = [x.detach().float().requires_grad_(True) for x in xs]
+            outs = score(discriminator, points, ys)
+            sums = [out.adv.float().sum() for out in outs]
+            return list(torch.autograd.grad(sums, points, create_graph=True))
+    sums = [out.adv.sum() for out in outs]
+    return list(torch.autograd.grad(sums, list(xs), create_graph=True))

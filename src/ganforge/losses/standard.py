@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
-from ganforge.models.base import Discriminator
+from ganforge.models.base import DOutput
 
 
 def _targets(like: torch.Tensor, value: float, value_range: Optional[list[float]]) -> torch.Tensor:
@@ -32,40 +32,30 @@ def _targets(like: torch.Tensor, value: float, value_range: Optional[list[float]
 class NonSaturatingLoss(GANLoss):
     """Non-saturating GAN loss: BCE for D, −log D(G(z)) for G; optional one-sided/noisy labels."""
 
-    def discriminator_loss(
-        self,
-        discriminator: Discriminator,
-        real: torch.Tensor,
-        y_real: Optional[torch.Tensor],
-        fake: torch.Tensor,
-        y_fake: Optional[torch.Tensor],
-    ) -> LossOutput:
-        # Real and fake go through D separately: a D with BatchNorm must not mix their batch
-        # statistics (the DCGAN paper's advice), and the stats below need them apart anyway.
-        out_real = discriminator(real, y_real).adv
-        out_fake = discriminator(fake, y_fake).adv
-        t_real = _targets(out_real, self.cfg.real_label, self.cfg.real_label_range)
-        t_fake = _targets(out_fake, 0.0, self.cfg.fake_label_range)
-        loss_real = F.binary_cross_entropy_with_logits(out_real, t_real)
-        loss_fake = F.binary_cross_entropy_with_logits(out_fake, t_fake)
+    def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
+                  y_fake: Optional[torch.Tensor]) -> LossOutput:
+        logit_real, logit_fake = out_real.adv, out_fake.adv
+        t_real = _targets(logit_real, self.cfg.real_label, self.cfg.real_label_range)
+        t_fake = _targets(logit_fake, 0.0, self.cfg.fake_label_range)
+        loss_real = F.binary_cross_entropy_with_logits(logit_real, t_real)
+        loss_fake = F.binary_cross_entropy_with_logits(logit_fake, t_fake)
         loss = loss_real + loss_fake
         return LossOutput(loss, {
             "Loss/D": loss.detach(),
             "Loss/D/real": loss_real.detach(),
             "Loss/D/fake": loss_fake.detach(),
-            "Prob/D(x)": torch.sigmoid(out_real.detach()).mean(),
-            "Prob/D(G(z))": torch.sigmoid(out_fake.detach()).mean(),
+            "Prob/D(x)": torch.sigmoid(logit_real.detach()).mean(),
+            "Prob/D(G(z))": torch.sigmoid(logit_fake.detach()).mean(),
         })
 
-    def generator_loss(
-        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
-    ) -> LossOutput:
-        out = discriminator(fake, y_fake).adv
-        loss = self._g_objective(out)
+    def g_formula(self, out_fake: DOutput, y_fake: Optional[torch.Tensor],
+                  out_real: Optional[DOutput]) -> LossOutput:
+        logits = out_fake.adv
+        loss = self._g_objective(logits)
         return LossOutput(loss, {
             "Loss/G": loss.detach(),
             # D(G(z)) after D's update: seed 001's "before/after" pair with Prob/D(G(z)).
-            "Prob/D(G(z))/G-step": torch.sigmoid(out.detach()).mean(),
+            "Prob/D(G(z))/G-step": torch.sigmoid(logits.detach()).mean(),
         })
 
     def _g_objective(self, logits: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
-from ganforge.models.base import Discriminator
+from ganforge.models.base import Discriminator, DOutput
 
 
 @LOSSES.register("wgan")
@@ -23,16 +23,9 @@ class WassersteinLoss(GANLoss):
 
     default_n_critic = 5
 
-    def discriminator_loss(
-        self,
-        discriminator: Discriminator,
-        real: torch.Tensor,
-        y_real: Optional[torch.Tensor],
-        fake: torch.Tensor,
-        y_fake: Optional[torch.Tensor],
-    ) -> LossOutput:
-        score_real = discriminator(real, y_real).adv.mean()
-        score_fake = discriminator(fake, y_fake).adv.mean()
+    def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
+                  y_fake: Optional[torch.Tensor]) -> LossOutput:
+        score_real, score_fake = out_real.adv.mean(), out_fake.adv.mean()
         loss = score_fake - score_real
         return LossOutput(loss, self._stats(loss, score_real, score_fake))
 
@@ -47,11 +40,14 @@ class WassersteinLoss(GANLoss):
             "Critic/W-distance": (score_real - score_fake).detach(),
         }
 
-    def generator_loss(
-        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
-    ) -> LossOutput:
-        loss = -discriminator(fake, y_fake).adv.mean()
+    def g_formula(self, out_fake: DOutput, y_fake: Optional[torch.Tensor],
+                  out_real: Optional[DOutput]) -> LossOutput:
+        loss = -out_fake.adv.mean()
         return LossOutput(loss, {"Loss/G": loss.detach()})
+
+    def real_signs(self, real_adv: torch.Tensor, fake_adv: torch.Tensor) -> torch.Tensor:
+        """A critic's score has no fixed zero: "real" means above the fakes' mean score."""
+        return torch.sign(real_adv - fake_adv.mean())
 
     @torch.no_grad()
     def after_discriminator_step(self, discriminator: Discriminator) -> None:

@@ -3,25 +3,39 @@
 Importing this package registers every metric in :data:`METRICS` (``ganforge list`` shows
 them); nothing is computed, read or downloaded until a metric runs.
 
+* :mod:`.base`: the extractor and metric interfaces and their registries;
 * :mod:`.formulas`: FID, KID, IS, precision/recall, density/coverage, label accuracy on tensors;
 * :mod:`.reference`: reference statistics of a dataset split, cached on disk, and the
   real-vs-real FID floor;
-* :mod:`.evaluate`: the metric context, the feature metrics and ``ganforge evaluate``;
-* :mod:`.coverage`: Stacked MNIST and 2-D mixture mode coverage.
+* :mod:`.context`: :class:`EvalContext`, what every metric receives;
+* :mod:`.features`: the feature metrics (FID, KID, IS, PR, DC, label accuracy, per-class FID);
+* :mod:`.coverage`: Stacked MNIST and 2-D mixture mode coverage, class entropy;
+* :mod:`.condition`: condition fit of vector-conditioned samples (toy-2d ring-angle);
+* :mod:`.extractors`, :mod:`.domain_evaluator`, :mod:`.evaluator`, :mod:`.evaluator_files`,
+  :mod:`.corruptions`, :mod:`.inception`: the feature extractors (domain evaluators that
+  ganforge trains on corrupted images, with a twin; the FID Inception network);
+* :mod:`.parzen`, :mod:`.condition`: Parzen-window log-likelihood; how samples follow a
+  continuous condition;
+* :mod:`.reference_files`: any folder or npz of images as the real set (``--reference``);
+* :mod:`.evaluate`: ``ganforge evaluate`` (above this package: it imports it to register all).
+
+What it may import: the run layer (to sample a run folder), ``data`` (reference images),
+``imaging`` and the foundation. Never ``reporting``, ``training``, ``api`` or ``cli``.
 """
 
 from __future__ import annotations
 
 from ganforge.metrics import (  # noqa: F401  (imported so each module registers its entries)
+    condition,
     coverage,
-    evaluate,
     extractors,
+    features,
     formulas,
+    parzen,
     reference,
 )
 from ganforge.metrics.base import EXTRACTORS, METRICS, FeatureExtractor, MetricResult
-from ganforge.metrics.evaluate import EvalContext
-from ganforge.metrics.evaluate import evaluate as evaluate_samples
+from ganforge.metrics.context import EvalContext
 from ganforge.metrics.reference import ReferenceStats, real_floor, reference_stats
 
 __all__ = [
@@ -31,7 +45,6 @@ __all__ = [
     "FeatureExtractor",
     "MetricResult",
     "ReferenceStats",
-    "evaluate_samples",
     "real_floor",
     "reference_stats",
 ]

@@ -15,6 +15,15 @@ import torch
 
 from ganforge.registry import Registry
 
+# Metrics computed on the samples themselves, never on an extractor's features: in-loop
+# evaluation loads no evaluator for them.
+WITHOUT_FEATURES = {"parzen", "toy-2d", "condition-fit"}
+
+# Metrics where a larger value is better; all others (FID, KID, ...) are minimised. The in-loop
+# monitor picks the best checkpoint by it, and the report and compare pages mark the best value.
+HIGHER_IS_BETTER = {"is", "pr", "dc", "label-acc", "stacked-mnist", "toy-2d", "class-entropy",
+                    "parzen", "pr/recall", "dc/coverage", "label-acc/worst_class_acc"}
+
 
 class FeatureExtractor:
     """Maps images to features (for FID/KID/PR) and, when it is a classifier, to class logits.
@@ -38,6 +47,7 @@ class FeatureExtractor:
     class_names: Optional[list[str]] = None
     feature_dim: int
     batch_size: int = 250  # images per forward pass (bounds activation memory)
+    recipe_version: Optional[int] = None  # a domain evaluator's training recipe (None: n/a)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Convert a batch (N, C, H, W) in [-1, 1] (or uint8) to the network's input."""
@@ -68,6 +78,11 @@ class FeatureExtractor:
             empty_logits = torch.empty(0, self.n_classes) if self.n_classes else None
             return torch.empty(0, self.feature_dim), empty_logits
         return torch.cat(feats), (torch.cat(logits) if logits else None)
+
+    def twin_logits(self, images: torch.Tensor) -> Optional[torch.Tensor]:
+        """(N, K) logits of a second classifier trained apart (a domain evaluator's twin), for
+        the evaluator's own uncertainty; None when the extractor has none."""
+        return None
 
     def provenance(self) -> dict[str, Any]:
         return {"extractor": self.name, "extractor_sha256": self.checksum,

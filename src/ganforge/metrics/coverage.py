@@ -21,7 +21,7 @@ import torch
 
 from ganforge.errors import ConfigError
 from ganforge.metrics.base import METRICS, MetricResult
-from ganforge.metrics.evaluate import EvalContext
+from ganforge.metrics.context import EvalContext
 from ganforge.metrics.formulas import TooFewSamples
 from ganforge.metrics.reference import extract
 

@@ -1,15 +1,11 @@
-"""Scoring samples: the metric context, the feature-based metrics and ``ganforge evaluate``.
+"""Scoring samples: ``ganforge evaluate`` and its Python entry :func:`evaluate`.
 
-A metric is a registered function ``metric(ctx: EvalContext) -> MetricResult``. The context
-holds the fake samples and hands out, lazily and at most once each, the extractor, the fake
-features and the cached reference statistics, so ``--metrics fid,kid,pr`` extracts every set
-once. Names say the protocol: ``<prefix><n_fake>_<extractor>``, e.g. ``fid10k_mnist-lenet``
-(counts that are not whole thousands are written out: ``fid500_mnist-lenet``).
-
-Too few samples: FID and per-class FID with no more samples than feature dimensions use a
-rank-deficient covariance and are flagged ``details["estimate"]``; KID shrinks its subset size
-and IS its split count to what the samples allow (flagged the same way); precision/recall and
-density/coverage need more samples than k and fail with a one-line error otherwise.
+Samples come from a run folder or hub export (drawn with its G, labels cycling over its
+classes), from an npz written by ``ganforge generate --format npz``, or from a folder of images
+(any generator's); the real set is a dataset (``--dataset``, by default a run's own) or images
+given as files (``--reference FOLDER_OR_NPZ``, :mod:`.reference_files`). Every registered metric
+(:mod:`ganforge.metrics` imports them all) runs on one shared :class:`~.context.EvalContext`, and
+the results are printed and merged into ``RUN/metrics.json``.
 """
 
 from __future__ import annotations
@@ -18,244 +14,31 @@ import argparse
 import json
 import math
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
+import ganforge.metrics  # noqa: F401  (registers every metric before one is looked up)
+from ganforge import fileio
+from ganforge.config import DataConfig
+from ganforge.data import build_dataset
 from ganforge.data.base import one_line
+from ganforge.data.vectors import destandardize
 from ganforge.errors import ConfigError, GanforgeError
-from ganforge.metrics import formulas as F
+from ganforge.imaging import to_uint8
 from ganforge.metrics.base import METRICS, FeatureExtractor, MetricResult
-from ganforge.metrics.reference import (ReferenceStats, count_tag, extract, reference_stats,
-                                        versions)
+from ganforge.metrics.context import EvalContext
+from ganforge.metrics.reference_files import open_reference, read_folder
+from ganforge.run.hub import is_hub_folder
+from ganforge.run.layout import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE
+from ganforge.run.loaded import load_config, load_run
+from ganforge.runtime import pick_device
 
 GENERATE_CHUNK = 1000  # samples per G call when scoring a run: bounds memory at 64 px RGB
-
-
-def load_extractor(spec: str, device: str = "cpu") -> FeatureExtractor:
-    """``ganforge.metrics.extractors.load_extractor``, imported when first needed."""
-    from ganforge.metrics.extractors import load_extractor as load
-
-    return load(spec, device=device)
-
-
-# --------------------------------------------------------------------------------------------
-# The context every metric receives
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class EvalContext:
-    """Fake samples, the reference data and lazy access to features.
-
-    Attributes:
-        samples: (N, C, H, W) uint8 images or (N, D) float vectors (toy data).
-        labels: (N,) int64 classes the samples were generated for, or None.
-        reference: DataConfig of the real data, or None when no metric needs it.
-        extractor_spec: a FeatureExtractor, or a spec for :func:`load_extractor`.
-        n_real: real samples for the reference statistics (None: as many as fakes).
-    """
-
-    samples: torch.Tensor
-    labels: Optional[torch.Tensor] = None
-    reference: Any = None
-    extractor_spec: FeatureExtractor | str | None = None
-    n_real: Optional[int] = None
-    seed: int = 0
-    device: str = "cpu"
-    cache_dir: Optional[Path] = None
-    log: Callable[[str], None] = print
-    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def n_fake(self) -> int:
-        return self.samples.shape[0]
-
-    def load(self, spec: FeatureExtractor | str) -> FeatureExtractor:
-        """An extractor by spec (name or path), loaded once per context; objects pass through."""
-        if not isinstance(spec, (str, Path)):
-            return spec
-        if f"x:{spec}" not in self._memo:
-            self._memo[f"x:{spec}"] = load_extractor(str(spec), device=self.device)
-        return self._memo[f"x:{spec}"]
-
-    @property
-    def extractor(self) -> FeatureExtractor:
-        spec = self.extractor_spec
-        if spec is None:
-            if self.reference is None:
-                raise ConfigError("no evaluator: pass --evaluator (e.g. mnist-lenet) or "
-                                  "--dataset to use that dataset's default")
-            spec = f"{self.reference.name}-lenet"  # the dataset's own domain evaluator
-        return self.load(spec)
-
-    def fake(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Fake features (N, F) float32 and logits (N, K) or None."""
-        if "fake" not in self._memo:
-            if self.samples.dim() != 4:
-                raise ConfigError("feature metrics need images; use toy-2d for 2-D samples")
-            self._memo["fake"] = extract(self.extractor, self.samples)
-        return self._memo["fake"]
-
-    def real(self) -> ReferenceStats:
-        """Reference statistics of ``n_real`` (default: N) real samples, from the cache."""
-        if "real" not in self._memo:
-            if self.reference is None:
-                raise ConfigError("this metric compares with real data: pass --dataset "
-                                  "(and --data-root / --split)")
-            n = self.n_real if self.n_real is not None else self.n_fake
-            self._memo["real"] = reference_stats(self.extractor, self.reference, n, self.seed,
-                                                 self.cache_dir, log=self.log)
-        return self._memo["real"]
-
-    def name(self, prefix: str, suffix: Optional[str] = None) -> str:
-        """Protocol name: ``<prefix><count>_<suffix or extractor>``."""
-        return f"{prefix}{count_tag(self.n_fake)}_{suffix or self.extractor.name}"
-
-    def protocol(self, metric: str, real: bool = True,
-                 extractor: Optional[FeatureExtractor] = None, **params: Any) -> dict[str, Any]:
-        """How a number was measured (stored next to it)."""
-        out: dict[str, Any] = {"metric": metric, "n_fake": self.n_fake, "n_real": None,
-                               "seed": self.seed}
-        if extractor is not None or self.samples.dim() == 4:
-            out.update((extractor or self.extractor).provenance())
-        if self.reference is not None:
-            ref = self.reference
-            # The settings that change the real images (not the folder they were read from).
-            keys = ("image_size", "channels", "limit") + (("toy",) if ref.name == "toy-2d" else ())
-            out["reference"] = {"dataset": ref.name, "split": ref.split, **{
-                k: getattr(ref, k) for k in keys if getattr(ref, k, None) is not None}}
-        if real:
-            out["n_real"] = self.real().n
-            out["reference"]["source"] = self.real().meta.get("source")
-        return dict(out, params=params, versions=versions())
-
-
-def _need_labels(ctx: EvalContext, metric: str) -> torch.Tensor:
-    if ctx.labels is None:
-        raise ConfigError(f"{metric} needs class-conditional samples: a conditional run, or an "
-                          "npz with 'labels'")
-    return ctx.labels
-
-
-def _rank_note(n: int, dims: int) -> Optional[str]:
-    """The flag for a covariance estimated from no more samples than dimensions."""
-    if n <= dims:
-        return (f"{n} samples <= {dims} feature dims: the covariance is rank-deficient and the "
-                "FID is a biased estimate, not comparable with larger-n numbers")
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-# Feature metrics
-# --------------------------------------------------------------------------------------------
-
-@METRICS.register("fid")
-def fid_metric(ctx: EvalContext) -> MetricResult:
-    """Fréchet distance of fake and real features (FID), e.g. fid10k_mnist-lenet."""
-    f_fake, _ = ctx.fake()
-    real = ctx.real()
-    value = F.frechet_distance(real.mu, real.sigma, *F.feature_stats(f_fake))
-    note = _rank_note(min(real.n, ctx.n_fake), f_fake.shape[1])
-    details = {"n_real": real.n, "n_fake": ctx.n_fake, **({"estimate": note} if note else {})}
-    return MetricResult(ctx.name("fid"), value, details, ctx.protocol("fid"))
-
-
-@METRICS.register("kid")
-def kid_metric(ctx: EvalContext, subsets: int = 100, subset_size: int = 1000) -> MetricResult:
-    """Kernel Inception Distance (unbiased MMD², cubic kernel) over subsets; std in details."""
-    f_fake, _ = ctx.fake()
-    real = ctx.real()
-    size = min(subset_size, real.n, ctx.n_fake)
-    mean, std = F.kid(real.features, f_fake, subsets, size, seed=ctx.seed)
-    details: dict[str, Any] = {"std": std, "subsets": subsets, "subset_size": size}
-    if size < subset_size:
-        details["estimate"] = f"subset size reduced from {subset_size} to {size} (few samples)"
-    return MetricResult(ctx.name("kid"), mean, details,
-                        ctx.protocol("kid", subsets=subsets, subset_size=size, degree=3, coef=1))
-
-
-@METRICS.register("is")
-def is_metric(ctx: EvalContext, splits: int = 10) -> MetricResult:
-    """Inception Score of the extractor's class predictions (any classifier extractor)."""
-    _, logits = ctx.fake()
-    if logits is None:
-        raise ConfigError(f"is needs a classifier; extractor '{ctx.extractor.name}' has no "
-                          "class logits")
-    used = min(splits, ctx.n_fake)
-    mean, std = F.inception_score(logits, used)
-    details: dict[str, Any] = {"std": std, "splits": used}
-    if used < splits:
-        details["estimate"] = f"{used} splits instead of {splits} (few samples)"
-    return MetricResult(ctx.name("is"), mean, details, ctx.protocol("is", real=False,
-                                                                     splits=used))
-
-
-@METRICS.register("pr")
-def pr_metric(ctx: EvalContext, k: int = 3) -> MetricResult:
-    """Improved precision (the value) and recall (Kynkäänniemi et al. 2019), k-NN manifolds."""
-    f_fake, _ = ctx.fake()
-    precision, recall = F.precision_recall(ctx.real().features, f_fake, k)
-    return MetricResult(ctx.name("pr"), precision, {"precision": precision, "recall": recall,
-                                                     "k": k}, ctx.protocol("pr", k=k))
-
-
-@METRICS.register("dc")
-def dc_metric(ctx: EvalContext, k: int = 5) -> MetricResult:
-    """Density (the value) and coverage (Naeem et al. 2020) on the real k-NN balls."""
-    f_fake, _ = ctx.fake()
-    density, coverage = F.density_coverage(ctx.real().features, f_fake, k)
-    return MetricResult(ctx.name("dc"), density, {"density": density, "coverage": coverage,
-                                                   "k": k}, ctx.protocol("dc", k=k))
-
-
-@METRICS.register("label-acc")
-def label_acc_metric(ctx: EvalContext) -> MetricResult:
-    """Share of conditional samples classified as their label; per class and confusion too."""
-    labels = _need_labels(ctx, "label-acc")
-    _, logits = ctx.fake()
-    k = ctx.extractor.n_classes
-    if logits is None or labels.min() < 0 or labels.max() >= k:
-        raise ConfigError(f"label-acc needs an evaluator over the samples' classes; '"
-                          f"{ctx.extractor.name}' has {k}, labels span {int(labels.min())}.."
-                          f"{int(labels.max())}")
-    acc = F.label_accuracy(logits, labels, k)
-    details = {"worst_class_acc": float(np.nanmin(acc.per_class.numpy())),
-               "per_class": acc.per_class.tolist(), "confusion": acc.confusion.tolist(),
-               "class_names": ctx.extractor.class_names}
-    return MetricResult(ctx.name("acc"), acc.overall, details, ctx.protocol("label-acc",
-                                                                            real=False))
-
-
-@METRICS.register("fid-per-class")
-def fid_per_class_metric(ctx: EvalContext) -> MetricResult:
-    """FID of each class's samples against that class's real images; the value is their mean."""
-    labels = _need_labels(ctx, "fid-per-class")
-    f_fake, _ = ctx.fake()
-    real = ctx.real()
-    if real.labels is None:
-        raise ConfigError(f"fid-per-class needs a labelled reference; '{ctx.reference.name}' "
-                          "has no class labels")
-    per_class, notes = [], []
-    for c in range(int(max(labels.max(), real.labels.max())) + 1):
-        fake_c, real_c = f_fake[labels == c], real.features[real.labels == c]
-        if min(len(fake_c), len(real_c)) < 2:
-            per_class.append(None)  # a class G was not asked for, or absent from the reference
-            continue
-        per_class.append(F.frechet_distance(*F.feature_stats(real_c), *F.feature_stats(fake_c)))
-        note = _rank_note(min(len(fake_c), len(real_c)), f_fake.shape[1])
-        if note:
-            notes.append(f"class {c}: {note}")
-    scored = [v for v in per_class if v is not None]
-    if not scored:
-        raise F.TooFewSamples("fid-per-class: no class has 2 fake and 2 real samples")
-    details: dict[str, Any] = {"per_class": per_class}
-    if notes:
-        details["estimate"] = f"{notes[0]} ({len(notes)} classes flagged)"
-    return MetricResult(ctx.name("fidpc"), sum(scored) / len(scored), details,
-                        ctx.protocol("fid-per-class"))
+# Metrics that read the reference dataset themselves, not through the cached statistics.
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,8 +49,9 @@ def load_npz(path: Path, n: Optional[int] = None) -> tuple[torch.Tensor, Optiona
     """Samples saved by ``ganforge generate --format npz`` (the first ``n`` when given).
 
     The file holds ``images`` uint8 (N, H, W) or (N, C, H, W), or ``points`` float (N, D) for
-    toy data, and optionally ``labels`` int (N,). Returns samples (N, C, H, W) uint8 or
-    (N, D) float32, and labels (N,) int64 or None.
+    vector data, and optionally ``labels``: int (N,) classes or float (N, K) condition rows.
+    Returns samples (N, C, H, W) uint8 or (N, D) float32, and labels (N,) int64, (N, K) float32
+    or None.
     """
     try:
         with np.load(path, allow_pickle=False) as npz:  # object arrays would unpickle
@@ -286,7 +70,10 @@ def load_npz(path: Path, n: Optional[int] = None) -> tuple[torch.Tensor, Optiona
     else:
         raise GanforgeError(f"'{path}' has neither 'images' nor 'points'")
     labels = arrays.get("labels")
-    y = None if labels is None else torch.from_numpy(labels.astype(np.int64)).flatten()
+    y = None
+    if labels is not None:  # condition rows stay rows; classes become one int64 column
+        y = (torch.from_numpy(labels.astype(np.float32)) if labels.ndim == 2
+             else torch.from_numpy(labels.astype(np.int64)).flatten())
     if y is not None and len(y) != len(samples):
         raise GanforgeError(f"'{path}': {len(y)} labels for {len(samples)} samples")
     if n is not None:
@@ -294,15 +81,34 @@ def load_npz(path: Path, n: Optional[int] = None) -> tuple[torch.Tensor, Optiona
     return samples, y
 
 
-def sample_run(run: Any, n: int, seed: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """``n`` samples of a loaded run, labels cycling over its classes (uniform) when conditional.
+def condition_rows(reference: Any, n: int, seed: int) -> torch.Tensor:
+    """``n`` condition rows drawn (seeded, with replacement) from the reference data's own rows,
+    in the data's units: what a run conditioned on vectors is asked for when it is scored.
+
+    Returns:
+        (n, K) float32.
+    """
+    data = build_dataset(reference)
+    if data.y is None or data.y.dim() != 2:
+        raise ConfigError(f"the run is conditioned on vectors but reference '{reference.name}' "
+                          "has no condition rows; pass its own dataset as --dataset")
+    pick = torch.randint(0, len(data.y), (n,), generator=torch.Generator().manual_seed(seed))
+    scaling = (data.extra.get("scaling") or {}).get("y")
+    return destandardize(data.y.cpu()[pick], scaling)
+
+
+def sample_run(run: Any, n: int, seed: int, reference: Any = None
+               ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``n`` samples of a loaded run: labels cycling over its classes (uniform) when conditional
+    on classes, condition rows drawn from ``reference`` when conditioned on vectors.
 
     Images are quantised to uint8 like saved samples, so a run and its npz score the same.
     Chunk i is drawn with seed ``seed * 1_000_003 + i``.
     """
-    from ganforge.reporting import to_uint8
-
-    y = torch.arange(n) % run.n_classes if run.n_classes else None
+    if run.multi_label:
+        y = condition_rows(reference, n, seed)
+    else:
+        y = torch.arange(n) % run.n_classes if run.n_classes else None
     parts = []
     for i, start in enumerate(range(0, n, GENERATE_CHUNK)):
         count = min(GENERATE_CHUNK, n - start)
@@ -313,12 +119,14 @@ def sample_run(run: Any, n: int, seed: int) -> tuple[torch.Tensor, Optional[torc
     return torch.cat(parts), y
 
 
+def is_run(path: Path) -> bool:
+    """A run folder (config.json or checkpoints/) or a hub export: samples come from its G."""
+    return path.is_dir() and ((path / CONFIG_FILE).is_file() or (path / CHECKPOINT_DIR).is_dir()
+                              or is_hub_folder(path))
+
+
 def run_reference(run_dir: Path, split: str = "test", root: Optional[str] = None) -> Any:
     """The run's own data settings (dataset, size, channels, toy set) on the reference split."""
-    from dataclasses import replace
-
-    from ganforge.api import load_config
-
     data = load_config(run_dir).data
     return replace(data, split=split, limit=None, root=root or data.root)
 
@@ -328,37 +136,44 @@ def evaluate(source: str | Path, metrics: list[str],
              n_fake: Optional[int] = 10_000, n_real: Optional[int] = None, seed: int = 0,
              device: str = "cpu", cache_dir: Optional[Path] = None,
              log: Callable[[str], None] = print) -> list[MetricResult]:
-    """Score a run folder or an npz of samples.
+    """Score a run folder, an npz of samples or a folder of sample images.
 
     Args:
-        source: a run folder (samples drawn with its G) or an npz (see :func:`load_npz`).
+        source: a run folder or hub export (samples drawn with its G), an npz (see
+            :func:`load_npz`) or a folder of images (all of one square size).
         metrics: registry names, e.g. ["fid", "label-acc"] (unknown names fail at once).
         extractor: a FeatureExtractor or a spec ("mnist-lenet", "inception", a path); None
             means ``<reference dataset>-lenet``.
-        reference: DataConfig (or dict of its fields) of the real data; None for a run uses
-            its own dataset's test split.
+        reference: DataConfig (or dict of its fields) of the real data, or the path of a
+            folder of images or an npz (``--reference``); None for a run uses its own
+            dataset's test split.
         n_fake: samples drawn from a run (the first n of an npz; None: all of the npz).
         n_real: real samples for the statistics (None: as many as fakes).
 
     Returns:
         One MetricResult per metric, in the order asked.
     """
-    import ganforge.metrics  # noqa: F401  (registers every metric, coverage ones included)
-    from ganforge.config import DataConfig
-
     fns = [METRICS.get(name) for name in metrics]
     path = Path(source)
+    files = reference if isinstance(reference, (str, Path)) else None
     reference = DataConfig(**reference) if isinstance(reference, dict) else reference
-    if path.is_dir():
-        from ganforge.api import load_run
-
+    if is_run(path):
         run = load_run(path, device=device)
-        reference = reference if reference is not None else run_reference(path)
-        samples, labels = sample_run(run, n_fake or 10_000, seed)
+        own = run_reference(path) if files is not None or reference is None else reference
+        reference = own if reference is None else reference
+        samples, labels = sample_run(run, n_fake or 10_000, seed, own)
+        if files is not None and extractor is None:  # the run's own domain evaluator
+            extractor = f"{own.name}-lenet"
+    elif path.is_dir():
+        x, _ = read_folder(path)
+        samples, labels = torch.from_numpy(x[:n_fake] if n_fake else x), None
     elif path.is_file():
         samples, labels = load_npz(path, n_fake)
     else:
-        raise GanforgeError(f"'{source}' is neither a run folder nor an npz file")
+        raise GanforgeError(f"'{source}' is neither a run folder, an npz file nor a folder of "
+                            "images")
+    if files is not None:
+        reference = open_reference(files, tuple(samples.shape[1:]))
     ctx = EvalContext(samples, labels, reference, extractor, n_real, seed, device, cache_dir, log)
     return [fn(ctx) for fn in fns]
 
@@ -370,25 +185,31 @@ def evaluate(source: str | Path, metrics: list[str],
 def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ganforge evaluate`` to the CLI's subcommands."""
     p = subparsers.add_parser(
-        "evaluate", help="score a run or an npz of samples (FID, KID, IS, ...)",
+        "evaluate", help="score a run, an npz or a folder of samples (FID, KID, IS, ...)",
         description="Score samples. Example: ganforge evaluate RUN --metrics fid,label-acc; "
-        "ganforge evaluate samples.npz --metrics fid --dataset mnist --data-root ../data")
-    p.add_argument("source", metavar="RUN_OR_NPZ", help="a run folder or an npz of samples")
+        "ganforge evaluate samples.npz --metrics fid --dataset mnist --data-root ../data; "
+        "ganforge evaluate my_samples/ --reference real_images/ --evaluator inception")
+    p.add_argument("source", metavar="SAMPLES", help="a run folder (or hub export), an npz of "
+                   "samples, or a folder of sample images")
     p.add_argument("--metrics", "-m", default="fid",
                    help=f"comma-separated metric names ({', '.join(METRICS.names())})")
     p.add_argument("--evaluator", help="feature extractor: mnist-lenet, inception or a path "
                    "(default: <dataset>-lenet)")
     p.add_argument("--dataset", help="reference dataset (default for runs: the run's own)")
+    p.add_argument("--reference", metavar="FOLDER_OR_NPZ", help="the real set as files instead "
+                   "of a dataset: a folder of images (searched recursively) or an npz ('images' "
+                   "uint8, or 'x'); brought to the samples' size, statistics cached by content")
     p.add_argument("--data-root", help="folder with the reference dataset's files")
     p.add_argument("--split", default="test", help="reference split (default: test)")
     p.add_argument("--toy", help="toy-2d reference set (implies --dataset toy-2d): 8gaussians "
                    "or 25gaussians")
     p.add_argument("--n", type=int, default=None, help="fake samples (default: 10000 for runs, "
-                   "all of an npz)")
+                   "all of an npz or folder)")
     p.add_argument("--n-real", type=int, help="real samples (default: as many as fakes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", "-o", help="JSON file (default: RUN/metrics.json or NPZ-metrics.json)")
+    p.add_argument("--out", "-o", help="JSON file (default: RUN/metrics.json, else "
+                   "SAMPLES-metrics.json beside the samples)")
 
 
 def _jsonable(value: Any) -> Any:
@@ -419,27 +240,32 @@ def format_table(results: list[MetricResult]) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run ``ganforge evaluate``: print the table, write (merge into) the JSON file."""
-    from ganforge import fileio
-    from ganforge.training.setup import pick_device
-
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
     if not names:
         raise ConfigError("--metrics is empty; e.g. --metrics fid,kid")
     for flag in ("n", "n_real"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
             raise ConfigError(f"--{flag.replace('_', '-')} must be positive")
-    source, reference = Path(args.source), None
-    if args.dataset or args.toy:
+    source, reference, run = Path(args.source), None, is_run(Path(args.source))
+    if args.reference and (args.dataset or args.toy):
+        raise ConfigError("--reference and --dataset/--toy both name the real set; pass one")
+    if args.reference:
+        reference = args.reference
+    elif args.dataset or args.toy:
         reference = {"name": args.dataset or "toy-2d", "root": args.data_root,
                      "split": args.split, **({"toy": args.toy} if args.toy else {})}
-    elif source.is_dir():
+    elif run:
         reference = run_reference(source, args.split, args.data_root)
-    n = args.n if args.n is not None or not source.is_file() else None
+    elif source.is_dir():
+        raise ConfigError(f"'{source}' is a folder of images, not a run: name the real set with "
+                          "--reference FOLDER_OR_NPZ or --dataset")
+    n = args.n if args.n is not None or run else None
     results = evaluate(source, names, args.evaluator, reference, n, args.n_real, args.seed,
                        str(pick_device(args.device)))
     print(format_table(results))
-    out = Path(args.out) if args.out else (source / "metrics.json" if source.is_dir()
-                                           else source.with_name(f"{source.stem}-metrics.json"))
+    stem = source.name if source.is_dir() else source.stem
+    out = Path(args.out) if args.out else (source / METRICS_FILE if run
+                                           else source.with_name(f"{stem}-metrics.json"))
     merged: dict[str, Any] = {}
     if out.is_file():  # keep earlier metrics of the same run; a recomputed name is replaced
         try:

@@ -10,7 +10,7 @@ features from any extractor, so they are written here and the tests check them a
 torchmetrics on the same features.
 
 Too few samples for a formula raise :class:`TooFewSamples`, a one-line user error; the metric
-layer (``ganforge.metrics.evaluate``) decides whether to shrink a setting and flag the number
+layer (``ganforge.metrics.features``) decides whether to shrink a setting and flag the number
 as an estimate instead.
 """
 
@@ -317,3 +317,44 @@ def label_accuracy(pred_logits: torch.Tensor, labels: torch.Tensor,
     per_class = confusion.diagonal().double() / support  # 0 / 0 -> NaN for absent classes
     overall = float(confusion.diagonal().sum()) / labels.numel()
     return LabelAccuracy(overall, per_class, confusion)
+
+
+class EvaluatorAgreement(NamedTuple):
+    """How much a label accuracy depends on the evaluator: two evaluators on the same samples.
+
+    Attributes:
+        accuracy: share of samples the first (primary) evaluator reads as their label.
+        twin_accuracy: the same for the second evaluator (the twin).
+        disagreement: share of samples on which the two predict different classes; it bounds
+            ``accuracy_gap`` from above (every sample one reads right and the other wrong is
+            a disagreement) and also counts samples both read wrong in different ways.
+        accuracy_gap: ``|accuracy - twin_accuracy|``.
+    """
+
+    accuracy: float
+    twin_accuracy: float
+    disagreement: float
+    accuracy_gap: float
+
+
+def evaluator_agreement(logits: torch.Tensor, twin_logits: torch.Tensor,
+                        labels: torch.Tensor) -> EvaluatorAgreement:
+    """Accuracy of two evaluators on the same conditional samples and their disagreement.
+
+    Args:
+        logits, twin_logits: (N, K) logits (or probabilities) of the two evaluators.
+        labels: (N,) int intended classes.
+    """
+    if logits.dim() != 2 or logits.shape != twin_logits.shape:
+        raise ValueError(f"both evaluators' logits must be the same (N, K), got "
+                         f"{tuple(logits.shape)} and {tuple(twin_logits.shape)}")
+    labels = labels.to(torch.int64).flatten().cpu()
+    if labels.numel() != logits.shape[0] or labels.numel() == 0:
+        raise TooFewSamples(f"evaluator agreement needs one label per sample (got "
+                            f"{labels.numel()} labels for {logits.shape[0]} samples)")
+    pred, twin_pred = logits.argmax(dim=1).cpu(), twin_logits.argmax(dim=1).cpu()
+    n = labels.numel()
+    # Counts first, then one division each, so the values are exact fractions of n.
+    right, twin_right = int((pred == labels).sum()), int((twin_pred == labels).sum())
+    return EvaluatorAgreement(right / n, twin_right / n, int((pred != twin_pred).sum()) / n,
+                              abs(right - twin_right) / n)

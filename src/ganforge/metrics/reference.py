@@ -32,6 +32,7 @@ from ganforge.fileio import sha256_file
 from ganforge.errors import DataError
 from ganforge.metrics.base import FeatureExtractor
 from ganforge.metrics.formulas import TooFewSamples, feature_stats, frechet_distance
+from ganforge.metrics.reference_files import ReferenceFiles, load_reference
 
 HOME_ENV = "GANFORGE_HOME"  # moves ~/.cache/ganforge (the refstats cache lives below it)
 CACHE_VERSION = 1           # bump when the stored layout changes, to invalidate old entries
@@ -133,10 +134,12 @@ class ReferenceStats:
 def stats_key(extractor: FeatureExtractor, data_cfg: Any, n: Optional[int], seed: int
               ) -> dict[str, Any]:
     """The JSON-able key of a cache entry (what must match for an entry to be reused)."""
+    data = {k: getattr(data_cfg, k, None) for k in DATA_KEY_FIELDS}
+    if isinstance(data_cfg, ReferenceFiles):  # files given as the real set: their content
+        data["content"] = data_cfg.content
     return {"version": CACHE_VERSION, "extractor": extractor.name,
             "extractor_sha256": extractor.checksum, "resize": extractor.resize_method,
-            "data": {k: getattr(data_cfg, k, None) for k in DATA_KEY_FIELDS},
-            "n": n, "seed": seed}
+            "data": data, "n": n, "seed": seed}
 
 
 def cache_paths(key: dict[str, Any], cache_dir: Optional[Path] = None) -> tuple[Path, Path]:
@@ -201,13 +204,12 @@ def compute_stats(extractor: FeatureExtractor, data_cfg: Any, n: Optional[int] =
     """Build the dataset, draw a seeded random subset of ``n`` samples and extract it.
 
     Args:
-        data_cfg: a :class:`~ganforge.config.DataConfig` (name, root, split, ...).
+        data_cfg: a :class:`~ganforge.config.DataConfig` (name, root, split, ...), or images
+            given as files (:class:`~.reference_files.ReferenceFiles`).
         n: samples to use; None, or more than the split holds, means all of them (the count
             actually used is ``meta["n_samples"]``).
     """
-    from ganforge.data import build_dataset
-
-    data = build_dataset(data_cfg)
+    data = load_reference(data_cfg)
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     order = order[:n] if n is not None else order
     features, logits = extract(extractor, data.x[order])

@@ -39,8 +39,8 @@ class Generator(nn.Module):
 
     Attributes:
         z_dim: length of the latent vector.
-        n_classes: number of classes it is conditioned on (0 = unconditional).
-        out_shape: (C, H, W) of its output, or (D,) for vector data (toy-2d).
+        n_classes: classes (or condition columns K) it is conditioned on (0 = unconditional).
+        out_shape: (C, H, W) of its output, or (D,) for vector data (toy-2d, arrays).
     """
 
     z_dim: int
@@ -52,10 +52,12 @@ class Generator(nn.Module):
 
         Args:
             z: (N, z_dim) latent vectors.
-            y: (N,) int64 class indices for conditional models, else None.
+            y: (N,) int64 class indices or (N, K) float condition rows (0/1 attributes or
+                continuous values) for conditional models, else None.
 
         Returns:
-            (N, *out_shape) samples in [-1, 1].
+            (N, *out_shape) samples: images in [-1, 1]; vectors in the data's (standardised)
+            units.
         """
         raise NotImplementedError
 
@@ -73,8 +75,9 @@ class Discriminator(nn.Module):
         """Score samples.
 
         Args:
-            x: (N, *in_shape) samples in [-1, 1].
-            y: (N,) int64 class indices for conditional models, else None.
+            x: (N, *in_shape) samples (images in [-1, 1]).
+            y: (N,) int64 class indices or (N, K) float condition rows for conditional
+                models, else None.
         """
         raise NotImplementedError
 
@@ -96,7 +99,8 @@ class ModelSpec:
         doc: one-line description shown by ``ganforge list``.
         label_modes: the ``model.d_label`` values its discriminator supports (how D sees y).
         spectral_norm: its discriminator accepts ``model.spectral_norm=true``.
-        attributes: it can condition on (N, K) attribute vectors; its kwargs function then takes
+        attributes: it can condition on (N, K) float condition vectors — 0/1 attributes or
+            continuous values, both through a linear embedding; its kwargs function then takes
             ``multi_label=True``.
     """
 

@@ -9,7 +9,9 @@ stride-2 transposed convs; D halves it k times with stride-2 convs. At 28×28 wi
 Conditioning (cDCGAN): G concatenates a learned label embedding to z. D receives the label as
 ``embed_dim`` extra input channels — the embedding vector broadcast over H×W and concatenated
 to the image — so the very first conv already sees the label, as in the conditional DCGAN
-formulation of Mirza & Osindero applied to conv nets.
+formulation of Mirza & Osindero applied to conv nets. The label is a class index or an (N, K)
+condition vector (0/1 attributes, or continuous values such as image features) through a
+linear embedding. Vector data (D,) is refused: use ``mlp``.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ class DCGANGenerator(Generator):
         norm: ``"batch"`` or ``"none"``.
         dropout: dropout probability after each up-sampling stage (0 = off).
         init: weight-init scheme.
-        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
+        multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
+            class indices.
     """
 
     def __init__(
@@ -127,7 +130,11 @@ class DCGANGenerator(Generator):
         init_weights(self, init)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Args: z: (N, Z); y: (N,) int64 labels if conditional. Returns: (N, C, H, W) in [-1, 1]."""
+        """Args: z: (N, Z); y: (N,) int64 labels or (N, K) condition rows if conditional.
+
+        Returns:
+            (N, C, H, W) images in [-1, 1].
+        """
         h = torch.cat([z, self.embed(y)], dim=1) if self.embed is not None else z
         h = self.fc(h).view(z.shape[0], self.c0, self.h0, self.w0)
         h = self.stages(self.fc_act(h))
@@ -152,7 +159,8 @@ class DCGANDiscriminator(Discriminator):
         label_mode: how a conditional D uses y: ``input`` (label maps joined to the image),
             ``projection`` or ``classifier`` (see :mod:`ganforge.models.heads`).
         spectral_norm: spectrally normalise every weight (SNGAN).
-        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
+        multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
+            class indices.
         fc: width of a hidden linear layer before the heads (0 = none; seed 000: 1024).
     """
 

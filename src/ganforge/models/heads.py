@@ -8,11 +8,13 @@ A conditional D can see the label in three ways (``model.d_label``):
 ``projection``
     The projection discriminator (Miyato & Koyama 2018): D's trunk sees only the image, and the
     score is ``w·φ(x) + b + ⟨embed(y), φ(x)⟩`` — the label enters as an inner product with the
-    penultimate features φ(x). Works for class indices and for attribute vectors.
+    penultimate features φ(x). Works for class indices and for (N, K) condition vectors (0/1
+    attributes or continuous values, embedded linearly).
 ``classifier``
     The auxiliary classifier of ACGAN (Odena et al. 2017, seed 000): the trunk sees only the
     image and has two heads, real/fake and a K-way class score. ``DOutput.cls`` carries the class
-    logits; the ``acgan`` loss trains them.
+    logits; the ``acgan`` loss trains them. Classes and 0/1 attributes only: a continuous condition
+    has no class to predict (``ganforge.data.vectors.check_condition_use`` refuses it).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class DHead(nn.Module):
         n_features: F, the size of the flattened trunk features.
         n_classes: classes (or attributes) K; 0 for an unconditional D.
         mode: one of :data:`LABEL_MODES` (ignored when ``n_classes == 0``).
-        multi_label: labels are (N, K) attribute vectors instead of (N,) class indices.
+        multi_label: labels are (N, K) condition vectors (0/1 or continuous) instead of (N,)
+            class indices.
     """
 
     def __init__(self, n_features: int, n_classes: int = 0, mode: str = "input",

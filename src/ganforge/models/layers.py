@@ -68,17 +68,21 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
 
 
 class LabelEmbedding(nn.Module):
-    """A learned table of label vectors, for class indices or multi-hot attribute vectors.
+    """A learned table of label vectors, for class indices or (N, K) condition vectors.
 
-    For class labels it is an ``nn.Embedding`` lookup. For attributes (``multi_label=True``,
-    e.g. CelebA's 40 binary attributes) the same (K, E) table is applied as a linear map
-    ``y @ table``: the sum of the embeddings of the attributes that are on. A one-hot y gives
-    the lookup, so both kinds share one parameter layout (``table.weight``).
+    For class labels it is an ``nn.Embedding`` lookup. For condition vectors
+    (``multi_label=True``) the same (K, E) table is applied as a linear map ``y @ table``. With
+    0/1 attributes (CelebA's 40) that is the sum of the embeddings of the attributes that are
+    on; with continuous values (an angle's (cos, sin), image features, standardised
+    measurements) it is the general linear embedding of the cGAN paper's "any auxiliary
+    information". A one-hot y gives the lookup, so all kinds share one parameter layout
+    (``table.weight``).
 
     Args:
-        n_classes: number of classes (or attributes) K.
+        n_classes: number of classes (or condition columns) K.
         dim: embedding size E (the PyTorch-GAN cGAN uses E = K).
-        multi_label: y is an (N, K) float vector in {0, 1} instead of (N,) class indices.
+        multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
+            class indices.
     """
 
     def __init__(self, n_classes: int, dim: int, multi_label: bool = False) -> None:
@@ -97,17 +101,19 @@ class LabelEmbedding(nn.Module):
         """Look labels up.
 
         Args:
-            y: (N,) int64 class indices in [0, K), or (N, K) float attributes when multi-label.
+            y: (N,) int64 class indices in [0, K), or (N, K) float condition rows when
+                multi-label.
 
         Returns:
             (N, dim) float embeddings.
         """
         if y is None:
             # A conditional net called without labels is a caller bug, not a user mistake.
-            raise ValueError("this model is conditional: pass y, the (N,) int64 class labels")
+            raise ValueError("this model is conditional: pass y, the (N,) int64 class labels "
+                             "or (N, K) condition rows")
         if self.multi_label:
             if y.dim() != 2 or y.shape[1] != self.n_classes:
-                raise ValueError(f"attribute labels must have shape (N, {self.n_classes}), "
+                raise ValueError(f"condition rows must have shape (N, {self.n_classes}), "
                                  f"got {tuple(y.shape)}")
             return y.to(self.table.weight.dtype) @ self.table.weight
         if y.dim() != 1:

@@ -2,8 +2,15 @@
 
 Unconditional, it is the vanilla GAN of Goodfellow et al. (2014) with LeakyReLU hidden units;
 conditional, it is the MLP cGAN of seed 001 (the PyTorch-GAN ``cgan.py`` layout): a learned label
-embedding is concatenated to z in G and to the flattened sample in D. The same nets serve images
-(C, H, W) and vectors (D,) such as the toy-2d mixtures, since both are just flattened.
+embedding is concatenated to z in G and to the flattened sample in D. The label is a class index
+or an (N, K) condition vector (0/1 attributes or continuous values) through a linear embedding.
+The same nets serve images (C, H, W) and vectors (D,) such as the toy-2d sets or standardised
+``arrays`` features, since both are just flattened.
+
+G's output layer: ``tanh`` for images (pixels live in [-1, 1]); ``linear`` for vectors, whose
+values are not bounded (toy points reach 1.41, standardised features several stds): a tanh
+there keeps G from ever reaching the outer modes. Runs saved before this choice existed have no
+``output`` entry in their stored kwargs and rebuild with tanh, as they were trained.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
+from ganforge.errors import ConfigError
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
 from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
 from ganforge.models.layers import (LabelEmbedding, as_shape, flat_size, init_weights, linear_norm,
@@ -21,8 +29,11 @@ from ganforge.models.layers import (LabelEmbedding, as_shape, flat_size, init_we
 from ganforge.models.layers import dropout as dropout_layer
 
 
+OUTPUTS = ("tanh", "linear")
+
+
 class MLPGenerator(Generator):
-    """G(z, y) = tanh(MLP([embed(y), z])) reshaped to ``out_shape``.
+    """G(z, y) = out(MLP([embed(y), z])) reshaped to ``out_shape``; out = tanh or identity.
 
     Each hidden layer is Linear → norm → LeakyReLU(0.2) → dropout. As in the PyTorch-GAN cGAN,
     the first hidden layer has no BatchNorm: normalising right after the raw input would wash
@@ -37,7 +48,9 @@ class MLPGenerator(Generator):
         norm: ``"batch"`` or ``"none"`` for hidden layers 2..L.
         dropout: dropout probability after each hidden layer.
         init: weight-init scheme (see :func:`~ganforge.models.layers.init_weights`).
-        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
+        multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
+            class indices.
+        output: ``"tanh"`` (samples in [-1, 1], images) or ``"linear"`` (unbounded vectors).
     """
 
     def __init__(
@@ -51,8 +64,13 @@ class MLPGenerator(Generator):
         dropout: float = 0.0,
         init: str = "normal02",
         multi_label: bool = False,
+        output: str = "tanh",
     ) -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ConfigError(f"mlp generator output '{output}' is unknown; use one of: "
+                              f"{', '.join(OUTPUTS)}")
+        self.output = output
         self.z_dim = z_dim
         self.n_classes = n_classes
         self.out_shape = as_shape(out_shape)
@@ -72,9 +90,15 @@ class MLPGenerator(Generator):
         init_weights(self, init)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Args: z: (N, Z); y: (N,) int64 labels if conditional. Returns: (N, *out_shape) in [-1, 1]."""
+        """Args: z: (N, Z); y: (N,) int64 labels or (N, K) condition rows if conditional.
+
+        Returns:
+            (N, *out_shape) samples: in [-1, 1] with the tanh output, unbounded with linear.
+        """
         h = torch.cat([self.embed(y), z], dim=1) if self.embed is not None else z
-        x = torch.tanh(self.out(self.body(h)))
+        x = self.out(self.body(h))
+        if self.output == "tanh":
+            x = torch.tanh(x)
         return x.view(z.shape[0], *self.out_shape)
 
 
@@ -96,7 +120,8 @@ class MLPDiscriminator(Discriminator):
         label_mode: how a conditional D uses y: ``input`` (joined to x), ``projection`` or
             ``classifier`` (see :mod:`ganforge.models.heads`).
         spectral_norm: spectrally normalise every weight (SNGAN).
-        multi_label: y is an (N, K) attribute vector instead of (N,) class indices.
+        multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
+            class indices.
     """
 
     def __init__(
@@ -135,7 +160,7 @@ class MLPDiscriminator(Discriminator):
             spectral_norm_all(self)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
-        """Args: x: (N, *in_shape) in [-1, 1]; y: (N,) or (N, K) labels if conditional.
+        """Args: x: (N, *in_shape) images in [-1, 1] or vectors; y: (N,) or (N, K) labels.
 
         Returns:
             DOutput with adv (N,) logits, cls (N, K) in classifier mode, features (N, hidden[-1]).
@@ -148,7 +173,10 @@ class MLPDiscriminator(Discriminator):
 
 def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
                multi_label: bool = False) -> dict[str, dict[str, Any]]:
-    """Constructor kwargs of family ``mlp`` from a ModelConfig and the data's sample shape."""
+    """Constructor kwargs of family ``mlp`` from a ModelConfig and the data's sample shape.
+
+    ``multi_label`` says y is an (N, K) condition vector (0/1 or continuous), K = n_classes.
+    """
     n_classes, embed_dim = conditioning(model_cfg, n_classes, "mlp")
     check_label_mode(model_cfg.d_label, "mlp")
     shape = [int(s) for s in data_shape]
@@ -163,6 +191,7 @@ def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
             "dropout": model_cfg.g_dropout,
             "init": model_cfg.init,
             "multi_label": multi_label,
+            "output": "linear" if len(shape) == 1 else "tanh",
         },
         "discriminator": {
             "in_shape": shape,

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import HIGHER_IS_BETTER
 from ganforge.reporting import curves
+from ganforge.reporting.diagnostics import read_findings
+from ganforge.reporting.generated import confusion_view, find_evaluator, source_from_checkpoint
 from ganforge.reporting.page import figure_uri, file_uri, render, write_page
-from ganforge.reporting.run_folder import RunFolder
+from ganforge.run.folder import RunFolder
 
 # Keys that make runs different *runs* without making them different *experiments*.
 SEED_KEYS = ("train.seed", "run_name", "out_dir")
@@ -84,14 +87,56 @@ class MetricRow:
         return index if [v for v, _ in finite].count(value) == 1 else None  # a tie marks none
 
 
-def metric_rows(runs: Sequence[RunFolder], label_acc: Sequence[Optional[Any]]) -> list[MetricRow]:
-    """One row per number any run has; a run without it shows a dash."""
-    from ganforge.training.monitor import HIGHER_IS_BETTER
+def _evaluator_key(info: Optional[dict[str, Any]]) -> Optional[str]:
+    """"name vR sha" of an evaluator (a confusion view's ``evaluator_info``), or None."""
+    if not info:
+        return None
+    recipe = f" v{info['recipe']}" if info.get("recipe") is not None else ""
+    return f"{info['name']}{recipe} {info.get('sha', '')}".strip()
 
+
+def _protocol_key(result: dict[str, Any]) -> Optional[str]:
+    """The same "name vR sha" for a ``metrics.json`` result, from its protocol."""
+    p = result.get("protocol") or {}
+    if not p.get("extractor"):
+        return None
+    return _evaluator_key({"name": p["extractor"], "recipe": p.get("extractor_recipe"),
+                           "sha": str(p.get("extractor_sha256", ""))[:8]})
+
+
+def evaluator_flags(runs: Sequence[RunFolder], labels: Sequence[str],
+                    label_acc: Sequence[Optional[Any]]) -> list[str]:
+    """One line per number that the compared runs got from different evaluators (or evaluator
+    versions): those values are not comparable."""
+    flags = []
+    checks = [("label accuracy (this page's samples)",
+               [None if v is None else _evaluator_key(v.evaluator_info) for v in label_acc])]
+    for name in sorted({n for r in runs for n in r.evaluations}):
+        checks.append((f"evaluate: {name}", [_protocol_key(r.evaluations[name])
+                                             if name in r.evaluations else None for r in runs]))
+    for what, keys in checks:
+        if len({k for k in keys if k is not None}) > 1:
+            who = "; ".join(f"{lab}: {k}" for lab, k in zip(labels, keys) if k is not None)
+            flags.append(f"{what} was scored by different evaluators ({who}): not comparable; "
+                         "re-score every run with the same evaluator (`ganforge evaluate RUN "
+                         "--evaluator NAME`)")
+    return flags
+
+
+def metric_rows(runs: Sequence[RunFolder], label_acc: Sequence[Optional[Any]],
+                flagged: Sequence[str] = ()) -> list[MetricRow]:
+    """One row per number any run has; a run without it shows a dash. Rows named in
+    ``flagged`` (scored by different evaluators) mark no best value."""
     rows: list[MetricRow] = []
     if any(v is not None for v in label_acc):
-        rows.append(MetricRow("label accuracy (this page's samples)",
-                              [None if v is None else v.overall for v in label_acc], True))
+        name = "label accuracy (this page's samples)"
+        rows.append(MetricRow(name, [None if v is None else v.overall for v in label_acc],
+                              None if any(f.startswith(name) for f in flagged) else True))
+        # The evaluator's own uncertainty on the same samples: a property of the reading,
+        # so no run is "better" for it.
+        if any(v is not None and v.disagreement is not None for v in label_acc):
+            rows.append(MetricRow("evaluator disagreement (same samples)",
+                                  [None if v is None else v.disagreement for v in label_acc]))
     metric_keys = sorted({k for r in runs for k in curves.stat_names(r.records)
                           if k.startswith(curves.METRIC_PREFIX)})
     for key in metric_keys:
@@ -116,8 +161,6 @@ def metric_rows(runs: Sequence[RunFolder], label_acc: Sequence[Optional[Any]]) -
 
 def _label_accuracy(run: RunFolder, evaluators: dict[str, Any]) -> tuple[Optional[Any], str]:
     """The confusion view of a conditional image run's newest checkpoint, or (None, why not)."""
-    from ganforge.reporting.generated import confusion_view, find_evaluator, source_from_checkpoint
-
     if run.model is None:
         return None, "the folder has no model.json"
     if not run.is_image or not run.conditional_classes:
@@ -162,8 +205,6 @@ def build_compare(run_dirs: Sequence[str | Path], out: Optional[str | Path] = No
     Raises:
         GanforgeError: fewer than two runs, or a path that is not a run folder.
     """
-    from ganforge.training.diagnostics import read_findings
-
     if len(run_dirs) < 2:
         raise GanforgeError("compare needs at least two run folders, e.g. `ganforge compare "
                             "runs/cgan runs/acgan`")
@@ -171,7 +212,9 @@ def build_compare(run_dirs: Sequence[str | Path], out: Optional[str | Path] = No
     labels = labels_for(runs)
     evaluators: dict[str, Any] = {}
     accuracy = [_label_accuracy(r, evaluators) for r in runs]
-    rows = metric_rows(runs, [a for a, _ in accuracy])
+    views = [a for a, _ in accuracy]
+    flags = evaluator_flags(runs, labels, views)
+    rows = metric_rows(runs, views, flags)
     groups = [g for g in seed_groups(runs) if len(g) > 1]
     context = {
         "title": f"ganforge compare: {', '.join(labels)}",
@@ -181,8 +224,10 @@ def build_compare(run_dirs: Sequence[str | Path], out: Optional[str | Path] = No
                   "steps": r.last_step,
                   "findings": [dataclasses.asdict(f) for f in (read_findings(r.path) or [])],
                   "grid": file_uri(r.final_grid) if r.final_grid else None,
+                  "evaluator": _evaluator_key(view.evaluator_info) if view else None,
                   "accuracy_note": note}
-                 for lab, r, (_, note) in zip(labels, runs, accuracy)],
+                 for lab, r, (view, note) in zip(labels, runs, accuracy)],
+        "evaluator_flags": flags,
         "differences": config_differences(runs),
         "metrics": [{"name": m.name, "cells": m.values, "best": m.best_index,
                      "groups": [mean_std([m.values[i] for i in g]) for g in groups]}

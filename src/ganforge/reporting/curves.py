@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ganforge.reporting.plots import _series, agg_figure, moving_average
+from ganforge.imaging import agg_figure
+from ganforge.reporting.plots import _series, moving_average
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -18,14 +18,18 @@ import numpy as np
 import torch
 
 from ganforge.errors import CheckpointError, GanforgeError
-from ganforge.reporting.images import label_grid, make_grid, to_uint8
+from ganforge.imaging import agg_figure, label_grid, make_grid, to_uint8
+from ganforge.metrics.extractors import load_extractor
+from ganforge.metrics.formulas import evaluator_agreement, label_accuracy
 from ganforge.reporting.page import data_uri, figure_uri
-from ganforge.reporting.plots import agg_figure
+from ganforge.run.checkpoint import list_checkpoints
+from ganforge.run.loaded import load_run
+from ganforge.run.sampling import render_samples
 
 if TYPE_CHECKING:
     from ganforge.metrics.base import FeatureExtractor
-    from ganforge.reporting.run_folder import RunFolder
-    from ganforge.training.noise import NoiseSampler
+    from ganforge.run.folder import RunFolder
+    from ganforge.run.sampling import NoiseSampler
 
 # Datasets whose images are another dataset's, so that dataset's evaluator applies: the
 # embedded digits are 5,000 genuine 28x28 MNIST digits.
@@ -65,17 +69,12 @@ class SampleSource:
 
     def sample(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
         """G(z, y) in eval mode: (N, *shape) float on the CPU."""
-        from ganforge.training.progress import render_samples
-
         device = next(self.generator.parameters()).device
         return render_samples(self.generator, z.to(device), None if y is None else y.to(device))
 
 
 def source_from_checkpoint(run: "RunFolder") -> tuple[Optional[SampleSource], Optional[str]]:
     """The newest valid checkpoint as a source, or (None, why not)."""
-    from ganforge.api import load_run
-    from ganforge.training.checkpoint import list_checkpoints
-
     if not list_checkpoints(run.path):
         return None, "no checkpoint yet; these sections appear once one is written"
     try:
@@ -108,8 +107,6 @@ def evaluator_candidates(config: dict[str, Any]) -> list[str]:
 def find_evaluator(config: dict[str, Any], cache: Optional[dict[str, Any]] = None
                    ) -> tuple[Optional["FeatureExtractor"], str]:
     """The first loadable evaluator for the run, or (None, a note saying how to create one)."""
-    from ganforge.metrics.extractors import load_extractor
-
     cache = {} if cache is None else cache
     for spec in evaluator_candidates(config):
         if spec not in cache:
@@ -136,14 +133,28 @@ class ConfusionView:
     per_class: list[tuple[str, float, int]]  # (class name, accuracy, predicted most often)
     evaluator: str
     n: int
+    # The evaluator's own uncertainty: its twin (trained on another split and seed) reads the
+    # same samples; None for an evaluator without a twin.
+    twin_overall: Optional[float] = None
+    disagreement: Optional[float] = None  # share of samples the two evaluators read differently
+    # Which evaluator: recipe version, whether it is current, SHA-256 prefix, held-out accuracy.
+    evaluator_info: Optional[dict[str, Any]] = None
+
+
+def evaluator_info(extractor: "FeatureExtractor") -> dict[str, Any]:
+    """Name, recipe, checksum prefix and held-out accuracy of an evaluator (for the pages)."""
+    p = extractor.provenance()
+    return {"name": extractor.name, "recipe": p.get("extractor_recipe"),
+            "current": p.get("extractor_recipe_current", True), "twin": p.get("extractor_twin"),
+            "sha": str(p.get("extractor_sha256", ""))[:8],
+            "clean": p.get("extractor_heldout_accuracy"),
+            "corrupted": p.get("extractor_corrupted_accuracy")}
 
 
 @torch.no_grad()
 def confusion_view(source: SampleSource, extractor: "FeatureExtractor",
                    per_class: int = CONFUSION_PER_CLASS, seed: int = 0) -> ConfusionView:
     """Classify ``per_class`` samples of every class with the evaluator, as ``label-acc`` does."""
-    from ganforge.metrics.formulas import label_accuracy
-
     k = source.n_classes
     gen = torch.Generator().manual_seed(seed)
     y = torch.arange(k).repeat_interleave(per_class)
@@ -155,8 +166,13 @@ def confusion_view(source: SampleSource, extractor: "FeatureExtractor",
     confusion = acc.confusion.numpy()
     rows = [(names[c], float(acc.per_class[c]), names[int(confusion[c].argmax())])
             for c in range(k)]
+    twin = extractor.twin_logits(samples)
+    agree = evaluator_agreement(logits, twin, y) if twin is not None else None
     return ConfusionView(_heatmap(confusion, names, acc.overall), acc.overall, rows,
-                         extractor.name, len(y))
+                         extractor.name, len(y),
+                         twin_overall=None if agree is None else agree.twin_accuracy,
+                         disagreement=None if agree is None else agree.disagreement,
+                         evaluator_info=evaluator_info(extractor))
 
 
 def _heatmap(confusion: np.ndarray, names: Sequence[str], overall: float) -> str:

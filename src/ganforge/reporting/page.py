@@ -90,12 +90,12 @@ def environment(device: Optional[str] = None) -> dict[str, str]:
     """Versions and machine of the current process (the report builder's, or the trainer's)."""
     import torch
 
-    import ganforge
+    from ganforge.version import __version__
 
     info = {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "ganforge": ganforge.__version__,
+        "ganforge": __version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu_count": str(os.cpu_count()),

@@ -1,9 +1,7 @@
 """Training curves from stats records, drawn off screen.
 
-Everything here uses a bare :class:`matplotlib.figure.Figure` with its own Agg canvas instead of
-``pyplot``: no window, no global backend switch, no figure registry that leaks memory over a long
-run, and safe to call from a training process with no display. Matplotlib itself is imported
-inside the functions so importing ganforge stays fast.
+Every figure is a bare Agg figure from :func:`ganforge.imaging.agg_figure` (no pyplot, no
+window, no global backend switch), so plotting is safe in a training process with no display.
 """
 
 from __future__ import annotations
@@ -16,35 +14,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ganforge.fileio import atomic_path
+from ganforge.imaging import agg_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["agg_figure", "figure_to_array", "moving_average", "plot_losses"]
-
-
-def agg_figure(width_in: float, height_in: float, dpi: int = 100) -> "Figure":
-    """A figure attached to a private Agg canvas (no pyplot, no backend change).
-
-    Args:
-        width_in: width in inches.
-        height_in: height in inches.
-        dpi: pixels per inch.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def figure_to_array(fig: "Figure") -> np.ndarray:
-    """Render ``fig`` and return its pixels as an (H, W, 3) uint8 array."""
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
-    return rgba[:, :, :3].copy()
+__all__ = ["moving_average", "plot_losses"]
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:

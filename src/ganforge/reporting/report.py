@@ -20,12 +20,17 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from ganforge.config import Config, DiagnosticsConfig
+from ganforge.metrics.base import HIGHER_IS_BETTER
 from ganforge.reporting import curves
+from ganforge.reporting.diagnostics import read_findings, replay
+from ganforge.reporting.generated import (animation_uri, confusion_view, find_evaluator,
+                                          interpolation_strip, source_from_checkpoint)
 from ganforge.reporting.page import (array_uri, environment, figure_uri, file_uri, render,
                                      write_page)
-from ganforge.reporting.run_folder import RunFolder, flatten
+from ganforge.run.folder import RunFolder, flatten
+from ganforge.run.layout import REPORT_FILE
 
-REPORT_FILE = "report.html"
 
 
 def _duration(seconds: Optional[float]) -> Optional[str]:
@@ -62,9 +67,6 @@ def header(run: RunFolder) -> dict[str, Any]:
 
 def diagnostics_section(run: RunFolder) -> dict[str, Any]:
     """Findings from ``diagnostics.jsonl``, or the stats checks replayed for older runs."""
-    from ganforge.config import DiagnosticsConfig
-    from ganforge.training.diagnostics import read_findings, replay
-
     findings = read_findings(run.path)
     note = None
     if findings is None:
@@ -78,8 +80,6 @@ def diagnostics_section(run: RunFolder) -> dict[str, Any]:
 
 
 def samples_section(run: RunFolder) -> dict[str, Any]:
-    from ganforge.reporting.generated import animation_uri
-
     out: dict[str, Any] = {"final": None, "animation": None, "frames": [], "count": 0}
     grid = run.final_grid
     if grid is not None:
@@ -100,8 +100,6 @@ def curves_section(run: RunFolder) -> list[dict[str, str]]:
 
 def metrics_section(run: RunFolder) -> Optional[dict[str, Any]]:
     """In-loop metrics over training with each one's best step, or None without any."""
-    from ganforge.training.monitor import HIGHER_IS_BETTER
-
     keys = sorted(k for k in curves.stat_names(run.records) if k.startswith(curves.METRIC_PREFIX))
     if not keys:
         return None
@@ -120,16 +118,29 @@ def evaluations_section(run: RunFolder) -> list[dict[str, Any]]:
     """``ganforge evaluate`` results saved in ``metrics.json``."""
     return [{"name": name, "value": r.get("value"),
              "details": {k: v for k, v in (r.get("details") or {}).items()
-                         if isinstance(v, (int, float))}}
+                         if isinstance(v, (int, float))},
+             "evaluator": evaluator_label(r.get("protocol") or {})}
             for name, r in sorted(run.evaluations.items())]
+
+
+def evaluator_label(protocol: dict[str, Any]) -> Optional[str]:
+    """Which evaluator scored a ``metrics.json`` result: "read by NAME · recipe vR · sha S"."""
+    name = protocol.get("extractor")
+    if not name:
+        return None
+    parts = [f"read by {name}"]
+    if protocol.get("extractor_recipe") is not None:
+        parts.append(f"recipe v{protocol['extractor_recipe']}")
+    if protocol.get("extractor_sha256"):
+        parts.append(f"sha {str(protocol['extractor_sha256'])[:8]}")
+    if protocol.get("extractor_recipe_current") is False:
+        parts.append("older recipe: not comparable with current numbers")
+    return " · ".join(parts)
 
 
 def generator_sections(run: RunFolder, source: Any, evaluators: Optional[dict[str, Any]]
                        ) -> dict[str, Any]:
     """Confusion matrix and interpolation strip from ``source`` (a :class:`SampleSource`)."""
-    from ganforge.reporting.generated import (confusion_view, find_evaluator,
-                                              interpolation_strip, source_from_checkpoint)
-
     out: dict[str, Any] = {"origin": None, "confusion": None, "confusion_note": None,
                            "interpolation": None, "interpolation_note": None}
     if not run.is_image:
@@ -163,8 +174,6 @@ def generator_sections(run: RunFolder, source: Any, evaluators: Optional[dict[st
 
 def config_section(run: RunFolder) -> list[dict[str, Any]]:
     """The resolved config by section; values that differ from the defaults are marked."""
-    from ganforge.config import Config
-
     defaults = flatten(Config().to_dict())
     sections: dict[str, list[dict[str, Any]]] = {}
     for key, value in flatten(run.config).items():

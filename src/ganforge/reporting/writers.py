@@ -6,7 +6,7 @@ Each writer has ``write_scalars(step, record)`` and ``close()``:
 * :class:`JsonlWriter`: ``stats.jsonl`` in the run folder, one JSON object per flush. It is the
   one file here that is appended to rather than replaced atomically: every line is written with
   a single ``write`` and flushed at once, so a killed run keeps all complete lines and at most a
-  torn last line, which :func:`read_jsonl` skips and the next :class:`JsonlWriter` cuts off.
+  torn last line, which :func:`~ganforge.fileio.read_jsonl` skips and the next :class:`JsonlWriter` cuts off.
 * :class:`TensorBoardWriter`: scalars and images for ``tensorboard --logdir``. TensorBoard's event
   files are append-only streams owned by ``SummaryWriter``.
 """
@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from ganforge.errors import GanforgeError
-from ganforge.fileio import write_bytes, write_error
+from ganforge.fileio import parse_jsonl, read_jsonl, write_bytes, write_error  # noqa: F401
 
 __all__ = ["ConsoleWriter", "JsonlWriter", "TensorBoardWriter", "read_jsonl"]
 
@@ -33,61 +33,6 @@ def _json_value(value: Any) -> Any:
         return value
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _parse_lines(path: Path) -> list[tuple[bytes, dict[str, Any]]]:
-    """Parse a JSONL file into ``(raw_line, record)`` pairs.
-
-    A torn final line (a run killed mid-write) is skipped; a bad line anywhere else means the
-    file was damaged some other way, which the user has to look at.
-    """
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    # ``lines[-1]`` is b"" when the file ends with a newline, otherwise the unterminated tail.
-    complete, tail = lines[:-1], lines[-1]
-    parsed: list[tuple[bytes, dict[str, Any]]] = []
-    for number, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise GanforgeError(
-                f"'{path}' line {number} is not valid JSON; fix or delete that line"
-            ) from None
-        if not isinstance(record, dict):
-            raise GanforgeError(f"'{path}' line {number} is not a JSON object; fix or delete it")
-        parsed.append((line, record))
-    if tail.strip():
-        try:
-            record = json.loads(tail)
-        except ValueError:
-            record = None  # torn last line of a killed run
-        if isinstance(record, dict):
-            parsed.append((tail, record))
-    return parsed
-
-
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a stats JSONL file written by :class:`JsonlWriter`.
-
-    Args:
-        path: the ``.jsonl`` file.
-
-    Returns:
-        One dict per complete line, in file order. ``null`` values (non-finite when written)
-        come back as ``float('nan')`` so records can be plotted and averaged directly.
-
-    Raises:
-        GanforgeError: if the file is missing or a line other than a torn last one is corrupt.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise GanforgeError(f"no stats file at '{path}'; check the run folder")
-    records = []
-    for _, record in _parse_lines(path):
-        records.append({k: (math.nan if v is None else v) for k, v in record.items()})
-    return records
 
 
 class JsonlWriter:
@@ -165,7 +110,7 @@ class JsonlWriter:
         path = Path(path)
         if not path.is_file():
             return 0
-        parsed = _parse_lines(path)
+        parsed = parse_jsonl(path)
         kept = [line for line, record in parsed if _step_of(record) <= step]
         data = b"".join(line + b"\n" for line in kept)
         write_bytes(path, data)

@@ -1,0 +1,307 @@
+"""Checkpoints: tensors in safetensors, everything else in a JSON sidecar, nothing pickled.
+
+A checkpoint ``step_000001000`` is two files in ``RUN/checkpoints/``:
+
+- ``step_000001000.safetensors``: module weights (``G/…``, ``D/…``, ``G_ema/…``), optimizer
+  tensors (``optim/G/state/<param index>/exp_avg`` …) and RNG states (``rng/…``);
+- ``step_000001000.json``: format version, step, the SHA-256 of the safetensors file, optimizer
+  hyper-parameters, sampler position, Python/NumPy RNG states, the resolved config and the model
+  constructor arguments.
+
+Both are written atomically, tensors first; the JSON is the commit marker, so a checkpoint without
+its JSON (a run killed while saving) is simply not a checkpoint. Loading verifies the checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ganforge import fileio
+from ganforge.errors import CheckpointError
+from ganforge.run.layout import CHECKPOINT_DIR
+
+FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# RNG state <-> (tensors, json)
+# ---------------------------------------------------------------------------------------------
+
+def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Torch (CPU and every CUDA device), NumPy and Python RNG states."""
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = state
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["rng/numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    py_version, py_state, py_gauss = random.getstate()
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)],
+            "python": [py_version, list(py_state), py_gauss]}
+    return tensors, meta
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng/torch"])
+    if torch.cuda.is_available():
+        states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng/cuda/"))]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["rng/numpy"].numpy().astype(np.uint32), pos, has_gauss,
+                         cached))
+    py_version, py_state, py_gauss = meta["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer state <-> (tensors, json)
+# ---------------------------------------------------------------------------------------------
+
+def _flatten_optimizer(name: str, opt: torch.optim.Optimizer
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim/{name}/state/{pid}/{key}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(name: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+                         ) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    prefix = f"optim/{name}/state/"
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            pid, field = key[len(prefix):].split("/", 1)
+            state.setdefault(int(pid), {})[field] = value
+    for pid, extra in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(extra)
+    # JSON turned tuples such as Adam's betas into lists; give optimizers back their own types.
+    groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v)
+               for k, v in group.items()} for group in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+# ---------------------------------------------------------------------------------------------
+# Save / load
+# ---------------------------------------------------------------------------------------------
+
+def checkpoint_paths(run_dir: Path, step: int) -> tuple[Path, Path]:
+    stem = Path(run_dir) / CHECKPOINT_DIR / f"step_{step:09d}"
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    meta: dict[str, Any],
+    keep: int = 2,
+    label: Optional[str] = None,
+) -> Path:
+    """Write a checkpoint atomically and rotate old ones; returns the JSON path.
+
+    Args:
+        modules: e.g. {"G": G, "D": D, "G_ema": G_ema}; state dicts are stored under ``name/``.
+        optimizers: e.g. {"G": opt_G, "D": opt_D}.
+        meta: JSON-able run state (config, model args, sampler state, elapsed time, ...).
+        keep: number of most recent checkpoints kept; older ones are deleted only after this one
+            is complete, so the only good checkpoint is never removed.
+        label: save as ``checkpoints/<label>.*`` (e.g. "best") instead of ``step_<step>``;
+            labelled checkpoints are outside the rotation.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"{name}/{key}"] = value
+    optim_meta = {}
+    for name, opt in optimizers.items():
+        t, m = _flatten_optimizer(name, opt)
+        tensors.update(t)
+        optim_meta[name] = m
+    rng_tensors, rng_meta = capture_rng()
+    tensors.update(rng_tensors)
+    blob = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    st_path, json_path = checkpoint_paths(run_dir, step)
+    if label is not None:
+        st_path, json_path = (st_path.with_name(f"{label}.safetensors"),
+                              json_path.with_name(f"{label}.json"))
+    fileio.write_bytes(st_path, blob)
+    record = {
+        "format_version": FORMAT_VERSION,
+        "step": step,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "tensors_file": st_path.name,
+        "modules": sorted(modules),
+        "optimizers": optim_meta,
+        "rng": rng_meta,
+        **meta,
+    }
+    fileio.write_json(json_path, record)
+    if label is None:
+        rotate(run_dir, keep)
+    return json_path
+
+
+REQUIRED_KEYS = ("step", "sha256", "tensors_file", "optimizers", "rng")
+
+
+def _read_record(json_path: Path) -> tuple[dict[str, Any], Path]:
+    """The checkpoint's JSON record and its tensors path, checked for kind and version only."""
+    if json_path.suffix != ".json":
+        raise CheckpointError(f"'{json_path}' is not a ganforge checkpoint (a checkpoints/"
+                              "step_*.json with its .safetensors); pickled .pt/.pth/.ckpt files "
+                              "are never loaded")
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint '{json_path}' not found; pass a run folder or a "
+                              "checkpoints/step_*.json file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"checkpoint '{json_path}' is not valid JSON ({type(err).__name__})"
+                              "; it is corrupt, use an earlier checkpoint") from None
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint '{json_path}' ({err.strerror}); pass a "
+                              "readable checkpoints/step_*.json file") from None
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise CheckpointError(f"'{json_path}' is not a ganforge checkpoint; pass a run folder")
+    version = meta["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint '{json_path}' has format version {version}, newer than this ganforge "
+            f"understands ({FORMAT_VERSION}); upgrade ganforge")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if not missing and not isinstance(meta["tensors_file"], str):
+        missing = ["a valid tensors_file"]
+    if missing:
+        raise CheckpointError(f"checkpoint '{json_path}' lacks {', '.join(missing)}; it is "
+                              "corrupt, use an earlier checkpoint")
+    # Only a file name is honoured, so a crafted JSON cannot point outside its folder.
+    return meta, json_path.parent / Path(meta["tensors_file"]).name
+
+
+def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read and verify one checkpoint; raises CheckpointError with the reason and a fix."""
+    json_path = Path(json_path)
+    if json_path.suffix == ".safetensors":
+        json_path = json_path.with_suffix(".json")
+    meta, st_path = _read_record(json_path)
+    try:
+        blob = st_path.read_bytes()
+    except OSError:
+        raise CheckpointError(f"checkpoint tensors '{st_path}' are missing; use an earlier "
+                              "checkpoint") from None
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise CheckpointError(f"checkpoint '{st_path}' fails its checksum (truncated or corrupt); "
+                              "use an earlier checkpoint")
+    try:
+        tensors = st_load(blob)
+    except (SafetensorError, ValueError) as err:
+        raise CheckpointError(f"'{st_path}' is not a safetensors file ({type(err).__name__}); "
+                              "use an earlier checkpoint") from None
+    if str(map_location) != "cpu":
+        tensors = {k: v.to(map_location) for k, v in tensors.items()}
+    return tensors, meta
+
+
+def is_complete(json_path: Path) -> bool:
+    """True when the checkpoint's record reads and its tensors file matches its checksum
+    (streamed, so checking a large checkpoint costs one read, not a copy in memory)."""
+    try:
+        meta, st_path = _read_record(Path(json_path))
+        return fileio.sha256_file(st_path) == meta["sha256"]
+    except (CheckpointError, OSError):
+        return False
+
+
+def module_state(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """The state dict stored under ``name/`` (e.g. "G")."""
+    prefix = f"{name}/"
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, name: str, tensors: dict[str, torch.Tensor],
+                      meta: dict[str, Any]) -> None:
+    opt.load_state_dict(_unflatten_optimizer(name, tensors, meta["optimizers"][name]))
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """JSON files of the run's checkpoints, oldest first."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    return sorted(folder.glob("step_*.json")) if folder.is_dir() else []
+
+
+def latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu",
+                      warn: Optional[Any] = None
+                      ) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+    """Newest checkpoint that loads and verifies, falling back to older ones.
+
+    Args:
+        warn: optional callable receiving a one-line message for each skipped checkpoint.
+    """
+    candidates = list_checkpoints(run_dir)
+    if not candidates:
+        raise CheckpointError(f"no checkpoint in '{run_dir}'; train first or pass another run")
+    newest_error: Optional[CheckpointError] = None
+    for path in reversed(candidates):
+        try:
+            tensors, meta = load_checkpoint(path, map_location)
+            return path, tensors, meta
+        except CheckpointError as err:
+            newest_error = newest_error or err
+            if warn is not None:
+                warn(f"skipping {path.name}: {err}")
+    # The newest one's reason (corrupt? newer format?) carries the fix.
+    raise CheckpointError(f"no usable checkpoint in '{run_dir}' ({len(candidates)} tried); "
+                          f"the newest: {newest_error}")
+
+
+def rotate(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints (a checkpoint = its JSON + tensors).
+
+    Older checkpoints are only deleted once a kept one verifies, so a newest checkpoint that
+    came out corrupt (a failing disk, a file changed behind our back) never costs the last good
+    one. Normally that is one streamed hash of the checkpoint just written.
+    """
+    paths = list_checkpoints(run_dir)
+    good = False
+    for rank, json_path in enumerate(reversed(paths)):
+        if rank < keep or not good:
+            good = good or is_complete(json_path)
+            continue
+        # The JSON goes first: it is the commit marker, so a kill between the two unlinks
+        # leaves an ignored tensors file rather than a checkpoint without tensors.
+        json_path.unlink(missing_ok=True)
+        json_path.with_suffix(".safetensors").unlink(missing_ok=True)
+    _remove_leftovers(Path(run_dir) / CHECKPOINT_DIR)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Temporary files and tensors without a JSON, left by a run killed while saving.
+
+    Only the process holding the run folder's lock saves, and never while it rotates, so
+    nothing found here is still being written.
+    """
+    for tmp in folder.glob(".step_*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for st_path in folder.glob("step_*.safetensors"):
+        if not st_path.with_suffix(".json").exists():
+            st_path.unlink(missing_ok=True)

@@ -1,0 +1,64 @@
+"""The layout of a run folder: every file name a run writes or reads, in one place.
+
+A run folder, as ``ganforge train`` leaves it::
+
+    config.json          the resolved config                   (written first; marks a run)
+    model.json           what rebuilds G without the config    (arch, constructor args, classes)
+    stats.jsonl          one line of statistics per log step   (appended; torn tail tolerated)
+    summary.json         steps, time and final stats           (written when training ends)
+    environment.json     versions, device, threads             (written when training starts)
+    diagnostics.jsonl    findings of the training diagnostics
+    metrics.json         results of ``ganforge evaluate``
+    samples/step_000000500.png ...   fixed-noise grids
+    final_grid.png  samples.gif  losses.png  report.html
+    checkpoints/step_000001000.{safetensors,json}  best.*  nonfinite.*
+    tb/                  TensorBoard event files
+    .lock                held by the training process
+
+Writers and readers in every room take the names from here, so the folder is described once.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from ganforge.errors import GanforgeError
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.json"
+STATS_FILE = "stats.jsonl"
+SUMMARY_FILE = "summary.json"
+ENVIRONMENT_FILE = "environment.json"
+DIAGNOSTICS_FILE = "diagnostics.jsonl"
+METRICS_FILE = "metrics.json"
+SAMPLES_DIR = "samples"
+FINAL_GRID_FILE = "final_grid.png"
+ANIMATION_FILE = "samples.gif"
+LOSS_PLOT_FILE = "losses.png"
+REPORT_FILE = "report.html"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tb"
+NONFINITE_FILE = "nonfinite.json"
+
+
+def snapshot_path(run_dir: str | Path, step: int) -> Path:
+    """``RUN/samples/step_000000500.png``: the fixed-noise grid of ``step``."""
+    return Path(run_dir) / SAMPLES_DIR / f"step_{step:09d}.png"
+
+
+def new_run_dir(name: str, out_dir: str, run_name: Optional[str] = None,
+                out: Optional[str] = None) -> Path:
+    """The folder of a new run: ``out`` if given, else ``<out_dir>/<run_name or name-timestamp>``.
+
+    Raises:
+        GanforgeError: the folder exists and is not empty (it would mix two runs).
+    """
+    if out is None:
+        out = str(Path(out_dir) / (run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    path = Path(out)
+    if path.exists() and any(path.iterdir()):
+        raise GanforgeError(f"run folder '{path}' already exists and is not empty; pass --resume "
+                            f"{path} to continue it or choose another --out")
+    return path

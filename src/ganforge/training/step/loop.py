@@ -1,0 +1,326 @@
+"""The training loop. It never names a GAN variant: the loss object decides what D and G optimise.
+
+Per generator step:
+    1. ``loss.n_critic`` discriminator steps on fresh real batches and fresh fakes;
+    2. one generator step — reusing the last fakes' graph, so G runs forward once per step;
+    3. stats, progress grids, checkpoints on their intervals.
+
+Grids, in-loop metrics, diagnostics and the report are not the loop's business: it calls the
+hooks its caller built (``step/hooks.py``; the launcher passes ``training.watch``'s).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from ganforge import fileio
+from ganforge.config import Config
+from ganforge.errors import CheckpointError, ConfigError
+from ganforge.reporting.writers import JsonlWriter
+from ganforge.run import checkpoint as ckpt
+from ganforge.run.layout import CONFIG_FILE, MODEL_FILE, STATS_FILE, SUMMARY_FILE
+from ganforge.training.step.guard import NonFiniteGuard
+from ganforge.training.step.hooks import HookContext, HookFactory, RunHooks
+from ganforge.training.step.runner import Runner
+from ganforge.training.step.setup import Setup, build
+from ganforge.training.world.ranks import current
+from ganforge.training.world.stats import stats_collector
+
+
+@dataclass
+class Budget:
+    """Stop after ``steps`` G steps, ``epochs`` passes over the data or ``minutes`` of training,
+    whichever comes first."""
+
+    steps: Optional[int]
+    epochs: Optional[float]
+    minutes: Optional[float]
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> Optional[int]:
+        limits = [s for s in (self.steps, self._epoch_steps()) if s is not None]
+        return min(limits) if limits else None
+
+    def _epoch_steps(self) -> Optional[int]:
+        if self.epochs is None:
+            return None
+        return max(1, math.ceil(self.epochs * self.steps_per_epoch))
+
+    def done(self, step: int, elapsed_s: float) -> bool:
+        total = self.total_steps
+        if total is not None and step >= total:
+            return True
+        return self.minutes is not None and elapsed_s >= self.minutes * 60
+
+
+class Trainer:
+    """Runs one training job into ``run_dir``.
+
+    Args:
+        cfg: resolved config.
+        run_dir: the run folder (created if needed).
+        resume: continue from the newest valid checkpoint in ``run_dir``.
+        log: callable for one-line console messages.
+        hooks: builds the run's watchers from a :class:`HookContext` (grids, metrics,
+            diagnostics, report); None: nothing watches (:class:`RunHooks`).
+    """
+
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
+                 log: Callable[[str], None] = print,
+                 hooks: Optional[HookFactory] = None) -> None:
+        self.cfg, self.run_dir, self.log = cfg, Path(run_dir), log
+        self.world = current()  # rank and world size under torchrun; rank 0 of 1 otherwise
+        self.s: Setup = build(cfg, self.world.rank, self.world.world_size)
+        # G, D and the loss as trained: DDP, autocast, compile, channels_last (runner.py).
+        self.runner = Runner(self.s, self.world, log)
+        self.guard = NonFiniteGuard(cfg.train, self.s)
+        skipped = self.s.data.extra.get("skipped", 0)
+        if skipped:
+            log(f"skipped {skipped} unreadable files in the data (data.bad_files=error refuses "
+                "them)")
+        self.step = 0
+        self.elapsed = 0.0
+        t = cfg.train
+        self.budget = Budget(t.steps, t.epochs, t.minutes, self.s.sampler.steps_per_epoch)
+        if self.budget.total_steps is None and t.minutes is None:
+            raise ConfigError("no training budget; set train.steps, train.epochs or "
+                              "--time-budget 5m")
+        self._stats_state: Optional[dict[str, Any]] = None
+        state = self._restore() if resume else None
+        self.stats = stats_collector(self.world)  # means over all ranks under torchrun
+        # Built before anything is written: a missing evaluator must not leave a run folder.
+        context = HookContext(self.s, self.run_dir, self.stats, log, state)
+        self.hooks: RunHooks = (hooks or RunHooks)(context)
+        if not resume and self.world.is_main:  # only rank 0 writes the run folder
+            fileio.ensure_dir(self.run_dir)
+            fileio.write_text(self.run_dir / CONFIG_FILE, cfg.to_json() + "\n")
+            fileio.write_json(self.run_dir / MODEL_FILE, self.s.record)
+        if self.world.is_main:
+            self.stats.attach(JsonlWriter(self.run_dir / STATS_FILE))
+        if self._stats_state:  # means pending at the checkpoint continue where they stopped
+            self.stats.load_state_dict(self._stats_state, self.s.device)
+        self.hooks.open(self.step)
+
+    # ---------------------------------------------------------------- one step
+    def train_step(self) -> None:
+        s, run = self.s, self.runner
+        D, loss, opt = s.discriminator, s.loss, s.optimizers
+        run.begin_step(self.step)
+        s.schedule.apply(opt, self.step)
+        B = self.cfg.train.batch_size
+
+        # --- discriminator: n_critic steps, fakes detached from G
+        D.requires_grad_(True)
+        for i in range(loss.n_critic):
+            real, y_real = s.sampler.next()
+            z, y_fake = s.noise(B)
+            last = i == loss.n_critic - 1
+            # The last fake batch keeps G's graph so the G step below can reuse it.
+            with torch.set_grad_enabled(last):
+                fake = run.generate(z, y_fake)
+            out_d = run.discriminator_loss(real, y_real, fake.detach(), y_fake)
+            self.guard.watch("Loss/D", out_d.loss)
+            run.update("D", opt["D"], out_d.loss)
+            loss.after_discriminator_step(D)
+            self.stats.add_many(out_d.stats)
+
+        # --- generator: D frozen so backward skips D's weight gradients
+        D.requires_grad_(False)
+        out_g = run.generator_loss(fake, y_fake)
+        self.guard.watch("Loss/G", out_g.loss)
+        run.update("G", opt["G"], out_g.loss)
+        if s.ema is not None:
+            s.ema.update(self.step + 1)
+        self.stats.add_many(out_g.stats)
+        self.step += 1
+
+    # ---------------------------------------------------------------- the run
+    def fit(self) -> dict[str, Any]:
+        cfg, s = self.cfg, self.s
+        s.generator.train()
+        s.discriminator.train()
+        bar = tqdm(total=self.budget.total_steps, initial=self.step, desc=cfg.name, unit="step",
+                   disable=not (cfg.log.progress and self.world.is_main), dynamic_ncols=True,
+                   leave=True)
+        start = time.perf_counter() - self.elapsed
+        window_t, window_step = time.perf_counter(), self.step
+        images_per_s = 0.0
+        epoch = s.sampler.epoch
+        if self.step == 0 and s.loss.pretrain_steps > 0:
+            self.pretrain_discriminator()
+        if self.step == 0:
+            self.hooks.snapshot(0)
+        self.guard.prepare(self)
+        while not self._budget_done(start):
+            self.train_step()
+            problem = self.guard.check(self.step)  # NaN/Inf in this step's losses or weights
+            if problem is not None:
+                self.guard.handle(problem, self)  # rolls back to a checkpoint, or raises
+                bar.n = self.step
+                continue
+            bar.update(1)
+            self.elapsed = time.perf_counter() - start
+            if self.hooks.metrics_due(self.step):
+                self.evaluate()
+            if self.step % cfg.log.log_every == 0:
+                now = time.perf_counter()
+                imgs = ((self.step - window_step) * cfg.train.batch_size * s.loss.n_critic
+                        * self.world.world_size)
+                images_per_s = imgs / max(now - window_t, 1e-9)
+                window_t, window_step = now, self.step
+                record = self.stats.flush(self.step, {
+                    "Speed/images_per_s": images_per_s, "Progress/epoch": s.sampler.epoch,
+                    "Time/elapsed_s": self.elapsed})
+                bar.set_postfix_str(self._postfix(record), refresh=False)
+            new_epoch = s.sampler.epoch != epoch
+            epoch = s.sampler.epoch
+            if self.step % cfg.log.sample_every == 0 or new_epoch:
+                self.hooks.snapshot(self.step)
+            if self.step % cfg.log.checkpoint_every == 0:
+                self.save()
+        # The time the budget check saw (logging, grids and checkpoints count as training time).
+        self.elapsed = time.perf_counter() - start
+        bar.close()
+        return self.finish(images_per_s)
+
+    def _budget_done(self, start: float) -> bool:
+        done = self.budget.done(self.step, time.perf_counter() - start)
+        # Clocks differ between ranks: under torchrun a time budget stops them all together.
+        return self.world.any(done) if self.budget.minutes is not None else done
+
+    def pretrain_discriminator(self) -> None:
+        """The loss's D warm-up on real batches (e.g. ACGAN's class head), before step 1.
+
+        Logged at step 0; it consumes real batches from the sampler like any D step, so a
+        resumed run (which never repeats it) continues the same data order.
+        """
+        s = self.s
+        s.discriminator.requires_grad_(True)
+        for _ in range(s.loss.pretrain_steps):
+            real, y_real = s.sampler.next()
+            out = self.runner.pretrain_loss(real, y_real)
+            self.runner.update("D", s.optimizers["D"], out.loss)
+            self.stats.add_many(out.stats)
+        self.stats.flush(0)
+        self.log(f"pre-trained D for {s.loss.pretrain_steps} steps on real data")
+
+    def finish(self, images_per_s: float) -> dict[str, Any]:
+        """Final grid, GIF, loss plot, last checkpoint and ``summary.json``."""
+        if self.stats.names:  # steps since the last log line
+            self.stats.flush(self.step, {"Speed/images_per_s": images_per_s,
+                                         "Progress/epoch": self.s.sampler.epoch,
+                                         "Time/elapsed_s": self.elapsed})
+        record = self.stats.latest
+        if self.hooks.last_snapshot != self.step:
+            self.hooks.snapshot(self.step)
+        self.hooks.finish(self.step)
+        self.save()
+        summary = {
+            "steps": self.step,
+            "epochs": self.s.sampler.epoch + self.s.sampler.position
+            / max(1, self.s.sampler.steps_per_epoch),
+            "elapsed_s": round(self.elapsed, 3),
+            "images_per_s": round(images_per_s, 2),
+            "device": str(self.s.device),
+            "processes": self.world.world_size,  # images_per_s counts all of them
+            "final": {k: v for k, v in record.items() if k != "step"},
+        }
+        if self.world.is_main:
+            fileio.write_json(self.run_dir / SUMMARY_FILE, summary)
+        self.stats.close()
+        self.hooks.close(self.step)
+        return summary
+
+    @staticmethod
+    def _postfix(record: dict[str, float]) -> str:
+        keys = [("D", "Loss/D"), ("G", "Loss/G"), ("D(x)", "Prob/D(x)"),
+                ("D(G(z))", "Prob/D(G(z))"), ("img/s", "Speed/images_per_s")]
+        parts = [f"{short}={record[k]:.3g}" for short, k in keys
+                 if record.get(k) is not None]
+        return " ".join(parts)
+
+    def evaluate(self) -> None:
+        """In-loop metrics (reported with the next stats line); keeps the best checkpoint."""
+        # Rank 0 evaluates its G (the same weights on every rank); the others wait for it.
+        values = self.world.from_main(lambda: self.hooks.metrics(self.step))
+        self.stats.add_many(values)
+        if self.hooks.is_best(values, self.step):
+            self.save(name="best")
+
+    # ---------------------------------------------------------------- checkpoints
+    def save(self, name: Optional[str] = None) -> Optional[Path]:
+        """Write a checkpoint (rank 0; every rank calls it: the pending stats are gathered)."""
+        s = self.s
+        meta = {
+            "config": self.cfg.to_dict(),
+            "model": s.record,
+            "sampler": s.sampler.state_dict(),
+            "elapsed_s": self.elapsed,
+            **self.hooks.state_dict(),  # grid_steps, monitor
+            "guard": self.guard.state_dict(),
+            "stats": self.stats.state_dict(),
+            "precision": self.runner.precision.state_dict(),
+            "loss_state": s.loss.state_dict(),  # D-step counter, ADA's p, LeCam's anchors
+        }
+        if not self.world.is_main:
+            return None
+        modules = {"G": s.generator, "D": s.discriminator}
+        if s.ema is not None:
+            modules["G_ema"] = s.ema.module
+        return ckpt.save_checkpoint(
+            self.run_dir, self.step, modules, s.optimizers,
+            meta, keep=self.cfg.log.keep_checkpoints, label=name)
+
+    def _restore(self) -> dict[str, Any]:
+        """Load the newest valid checkpoint; returns its metadata (the hooks' state is in it)."""
+        s = self.s
+        path, tensors, meta = ckpt.latest_checkpoint(self.run_dir, warn=self.log)
+        record = meta.get("model") or {}
+        if record.get("arch") != s.record["arch"] or \
+                record.get("model_args") != s.record["model_args"]:
+            raise CheckpointError(f"checkpoint '{path}' holds a different model than this "
+                                  "config; resume with the run's own config.json")
+        s.generator.load_state_dict(ckpt.module_state(tensors, "G"))
+        s.discriminator.load_state_dict(ckpt.module_state(tensors, "D"))
+        if s.ema is not None:
+            # A run that enabled the EMA on resume starts its average from the current G.
+            ema_state = ckpt.module_state(tensors, "G_ema") or ckpt.module_state(tensors, "G")
+            s.ema.module.load_state_dict(ema_state)
+        for name, opt in s.optimizers.items():
+            ckpt.restore_optimizer(opt, name, tensors, meta)
+        s.sampler.load_state_dict(self.world.sampler_state(meta["sampler"], s.sampler, self.log))
+        self.runner.precision.load_state_dict(meta.get("precision"))
+        s.loss.load_state_dict(meta.get("loss_state") or {})
+        ckpt.restore_rng(tensors, meta["rng"])
+        self.step, self.elapsed = meta["step"], meta["elapsed_s"]
+        if self.world.is_main:
+            JsonlWriter.truncate_after(self.run_dir / STATS_FILE, self.step)
+        self.log(f"resumed from {path.name} at step {self.step}")
+        self._stats_state = meta.get("stats")
+        self.guard.load_state_dict(meta.get("guard"))
+        return meta
+
+    def rollback(self) -> None:
+        """Back to the newest good checkpoint (the non-finite guard's rollback).
+
+        The in-loop metric history and best checkpoint are kept: those evaluations happened.
+        """
+        jsonl = next((w for w in self.stats.writers if isinstance(w, JsonlWriter)), None)
+        if jsonl is not None:  # rank 0's
+            self.stats.detach(jsonl)
+            jsonl.close()  # _restore rewrites stats.jsonl; an open writer would append to the old
+        self.hooks.rewind(self._restore())
+        self.stats.reset()
+        if self._stats_state:
+            self.stats.load_state_dict(self._stats_state, self.s.device)
+        if jsonl is not None:
+            self.stats.attach(JsonlWriter(self.run_dir / STATS_FILE))
+

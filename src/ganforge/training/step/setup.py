@@ -1,0 +1,148 @@
+"""Everything a training run is built from, resolved from the config in one place.
+
+:func:`build` turns a :class:`~ganforge.config.Config` into a :class:`Setup` — device, data,
+sampler, G, D, loss object, optimizers, noise — and refuses combinations that make no sense
+before any training starts. The loop (``loop.py``) then only walks steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from ganforge.config import Config
+from ganforge.data import BatchSampler, build_dataset
+from ganforge.data.base import TensorData
+from ganforge.data.vectors import check_condition_use
+from ganforge.errors import ConfigError
+from ganforge.losses import LOSSES, GANLoss
+from ganforge.models import MODELS, Discriminator, Generator, build_models
+from ganforge.run.sampling import NoiseSampler
+from ganforge.runtime import pick_device, seed_everything
+from ganforge.training.step.ema import EMA
+from ganforge.training.step.optim import Schedule, build_optimizer
+from ganforge.training.world.ranks import current, rank_device
+
+
+def model_record(cfg: Config, data: TensorData, model_args: dict[str, Any]) -> dict[str, Any]:
+    """What ``generate`` needs to rebuild G without the config or the data (saved as model.json)."""
+    n_labels, multi_label = label_info(data)
+    return {
+        "arch": cfg.model.arch,
+        "model_args": model_args,
+        "conditional": cfg.model.conditional,
+        "n_classes": n_labels if cfg.model.conditional else 0,
+        "multi_label": multi_label and cfg.model.conditional,
+        "class_names": data.class_names,
+        "data_shape": list(data.shape),
+        "z_dim": cfg.model.z_dim,
+        "z_dist": cfg.model.z_dist,
+        "z_mean": cfg.model.z_mean,
+        "dataset": cfg.data.name,
+        # How vectors and condition rows were rescaled for training (arrays data): samples go
+        # back to the data's units and given conditions into the model's (ganforge.run.loaded).
+        "scaling": data.extra.get("scaling"),
+    }
+
+
+def label_info(data: TensorData) -> tuple[int, bool]:
+    """``(K, multi_label)``: class count, or attribute count for (N, K) attribute labels."""
+    if data.y is not None and data.y.dim() == 2:
+        return int(data.y.shape[1]), True
+    return data.n_classes, False
+
+
+def check_combination(cfg: Config, data: Optional[TensorData] = None) -> None:
+    """Refuse model/loss/data combinations at config time, with the fix in the message.
+
+    Called twice: before the data is loaded (model × loss × options) and after (× data).
+    """
+    m, arch = cfg.model, cfg.model.arch
+    spec = MODELS.get(arch)
+    loss_cls = LOSSES.get(cfg.loss.name)
+    loss_cls.check(spec, m)
+    if m.d_label not in spec.label_modes:
+        raise ConfigError(f"model '{arch}' supports model.d_label={'|'.join(spec.label_modes)}, "
+                          f"not '{m.d_label}'; use model.arch=dcgan or mlp for it")
+    if m.spectral_norm and not spec.spectral_norm:
+        raise ConfigError(f"model '{arch}' has no spectral-norm option; set "
+                          "model.spectral_norm=false or use model.arch=dcgan or mlp")
+    if m.conditional and m.d_label == "classifier" and not loss_cls.uses_class_head:
+        raise ConfigError(f"model.d_label=classifier adds a class head that loss "
+                          f"'{cfg.loss.name}' never trains; use loss.name=acgan or "
+                          "model.d_label=input|projection")
+    if data is None:
+        return
+    if not data.is_image and spec.conv:
+        raise ConfigError(f"model '{arch}' is convolutional and cannot train on vector "
+                          f"data '{cfg.data.name}'; use model.arch=mlp")
+    n_labels, multi_label = label_info(data)
+    if m.conditional and n_labels == 0:
+        raise ConfigError(f"model.conditional=true but dataset '{cfg.data.name}' has no class "
+                          "labels; set model.conditional=false or use a labelled dataset")
+    check_condition_use(data, m)
+    loss_cls.check_data(cfg.loss, data.shape)
+    if m.conditional and multi_label and not spec.attributes:
+        raise ConfigError(f"model '{arch}' conditions only on class indices, but dataset "
+                          f"'{cfg.data.name}' has attribute vectors; use model.arch=dcgan or mlp")
+
+
+@dataclass
+class Setup:
+    cfg: Config
+    device: torch.device
+    data: TensorData
+    sampler: BatchSampler
+    generator: Generator
+    discriminator: Discriminator
+    loss: GANLoss
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedule: Schedule
+    noise: NoiseSampler
+    model_args: dict[str, Any]
+    record: dict[str, Any]
+    ema: Optional[EMA] = None
+
+    @property
+    def sampling_generator(self) -> Generator:
+        """The G that samples and metrics use: the EMA copy when enabled, else G itself."""
+        return self.generator if self.ema is None else self.ema.module  # type: ignore[return-value]
+
+
+def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
+    """Resolve every component of a run (seeded, on the chosen device)."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    device = rank_device(pick_device(cfg.train.device), current())  # torchrun: cuda:LOCAL_RANK
+    check_combination(cfg)
+    data = build_dataset(cfg.data)
+    check_combination(cfg, data)
+    spec = MODELS.get(cfg.model.arch)
+    n_labels, multi_label = label_info(data)
+    n_classes = n_labels if cfg.model.conditional else 0
+    # Only attribute-capable families take the flag, so the others keep their signature.
+    extra = {"multi_label": True} if multi_label and n_classes else {}
+    model_args = spec.kwargs(cfg.model, data.shape, n_classes, **extra)
+    G, D = build_models(cfg.model.arch, model_args)
+    G, D = G.to(device), D.to(device)
+    loss = LOSSES.get(cfg.loss.name)(cfg.loss)
+    lrs = {"G": cfg.optim.lr_g, "D": cfg.optim.lr_d}
+    optimizers = {
+        "G": build_optimizer(G.parameters(), cfg.optim, lrs["G"]),
+        "D": build_optimizer(D.parameters(), cfg.optim, lrs["D"]),
+    }
+    sampler = BatchSampler(data, cfg.train.batch_size, device, cfg.train.seed, rank, world_size)
+    # Attribute vectors are drawn from the data's own label rows (their joint distribution).
+    pool = data.y if multi_label and n_classes else None
+    noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device, label_pool=pool,
+                         mean=cfg.model.z_mean)
+    t = cfg.train
+    ema = None
+    if t.ema > 0 or t.ema_half_life is not None:
+        ema = EMA(G, t.ema or 0.999, t.ema_start, half_life=t.ema_half_life, rampup=t.ema_rampup,
+                  images_per_step=t.batch_size * world_size)
+    return Setup(cfg, device, data, sampler, G, D, loss, optimizers, Schedule(cfg.optim, lrs),
+                 noise, model_args, model_record(cfg, data, model_args), ema)

@@ -1,0 +1,96 @@
+"""All that watches a training run, behind the loop's hooks (``training/step/hooks.py``).
+
+:class:`Watchers` puts together, for one run:
+
+* the experiment trackers of ``log.trackers`` (:mod:`.trackers`: TensorBoard, MLflow, W&B),
+  attached to the stats collector when the run folder opens (rank 0 only);
+* :class:`~.progress.ProgressImages`: the fixed-noise grids, then GIF, final grid, loss plot;
+* :class:`~.report.RunWatch`: ``environment.json``, the diagnostics, ``report.html`` rebuilds;
+* :class:`~.monitor.MetricMonitor`: in-loop metrics and the best checkpoint they pick.
+
+Under ``torchrun`` every rank gets watchers (``main=False`` on ranks other than 0): every rank
+must agree on when metrics run and whether they improved, but only rank 0 renders, writes and
+computes the metrics (the trainer asks it, and shares its values with the others).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from ganforge.training.step.hooks import HookContext, RunHooks
+from ganforge.training.watch.monitor import MetricMonitor
+from ganforge.training.watch.progress import ProgressImages
+from ganforge.training.watch.report import RunWatch
+from ganforge.training.watch.trackers import Tracker, TrackerContext, check_trackers, open_trackers
+
+
+class Watchers(RunHooks):
+    """Grids, in-loop metrics, diagnostics, the report and the trackers for one run.
+
+    Args:
+        ctx: the run's context (built by the trainer before it writes anything).
+        main: this process writes the run folder (rank 0); other ranks only keep the
+            bookkeeping every rank shares.
+
+    Raises:
+        GanforgeError: in-loop metrics need an evaluator that cannot be loaded, or a tracker
+            is unknown or not installed (before any file of the run is written).
+    """
+
+    def __init__(self, ctx: HookContext, main: bool = True) -> None:
+        super().__init__(ctx)
+        self.ctx, self.main = ctx, main
+        setup = ctx.setup
+        self.monitor: Optional[MetricMonitor] = None
+        if setup.cfg.eval.every > 0:
+            state = (ctx.state or {}).get("monitor")
+            self.monitor = MetricMonitor(setup, log=ctx.log, state=state)
+        self.images: Optional[ProgressImages] = None
+        self.watch: Optional[RunWatch] = None
+        check_trackers(setup.cfg.log.trackers)  # a missing extra stops the run before its folder
+        self.trackers: list[Tracker] = []
+
+    def open(self, step: int) -> None:
+        if not self.main:
+            return
+        ctx, setup = self.ctx, self.ctx.setup
+        tracking = TrackerContext(ctx.run_dir, setup.cfg.name, setup.cfg.to_dict(), step,
+                                  ctx.resumed, log=ctx.log)
+        self.trackers = open_trackers(setup.cfg.log.trackers, tracking,
+                                      (ctx.state or {}).get("trackers"))
+        for tracker in self.trackers:  # the stats' means, and the grids (write_image)
+            ctx.stats.attach(tracker)
+        self.watch = RunWatch(setup, ctx.run_dir, ctx.stats, step, ctx.log)
+        self.images = ProgressImages(setup, ctx.run_dir, ctx.stats, first=not self.grid_steps,
+                                     on_snapshot=self.watch.snapshot)
+
+    def snapshot(self, step: int) -> None:
+        if self.images is not None:
+            self.images.snapshot(step)
+        super().snapshot(step)
+
+    def metrics_due(self, step: int) -> bool:
+        return self.monitor is not None and self.monitor.due(step)
+
+    def metrics(self, step: int) -> dict[str, float]:
+        assert self.monitor is not None
+        return self.monitor.evaluate(step)
+
+    def is_best(self, values: Mapping[str, float], step: int) -> bool:
+        return self.monitor is not None and self.monitor.improved(dict(values), step)
+
+    def finish(self, step: int) -> None:
+        if self.images is not None:
+            self.images.finalize(self.grid_steps)
+
+    def close(self, step: int) -> None:
+        for tracker in self.trackers:  # closed with the stats already; a no-op then
+            tracker.close()
+        if self.watch is not None:
+            self.watch.finish(step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(),
+                "monitor": None if self.monitor is None else self.monitor.state_dict(),
+                # A resumed run continues its tracker runs (MLflow / W&B run ids).
+                "trackers": {t.name: t.run_id for t in self.trackers if t.run_id}}

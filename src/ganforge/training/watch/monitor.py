@@ -1,0 +1,99 @@
+"""Metrics during training, and the best checkpoint they pick.
+
+GANs often peak and then degrade or collapse, so the last checkpoint is not always the one to
+keep. Every ``eval.every`` steps the monitor draws ``eval.samples`` samples from fixed latents
+and labels (the same every time, so changes come from G and not from sampling noise), runs the
+configured metrics with the run's domain evaluator, reports them as ``Metrics/<name>`` and, when
+``eval.best`` improves, saves ``checkpoints/best.{safetensors,json}``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import torch
+
+from ganforge.imaging import to_uint8
+from ganforge.metrics import METRICS
+from ganforge.metrics.base import HIGHER_IS_BETTER, WITHOUT_FEATURES
+from ganforge.metrics.context import EvalContext
+from ganforge.metrics.extractors import load_extractor
+from ganforge.run.sampling import render_samples
+
+if TYPE_CHECKING:
+    from ganforge.training.step.setup import Setup
+
+
+# Details of a result that get a curve of their own, as Metrics/<metric>/<detail>.
+DETAIL_CURVES = ("recall", "coverage", "worst_class_acc", "disagreement")
+
+
+class MetricMonitor:
+    """In-loop evaluation for one run.
+
+    Args:
+        setup: the run's components (G, noise sampler, data config).
+        log: one-line console messages.
+        state: ``state_dict()`` of a previous monitor (resumed runs keep their best value).
+    """
+
+    def __init__(self, setup: "Setup", log: Callable[[str], None] = print,
+                 state: Optional[dict[str, Any]] = None) -> None:
+        cfg = setup.cfg.eval
+        self.s, self.cfg, self.log = setup, cfg, log
+        self.fns = [(name, METRICS.get(name)) for name in cfg.metrics]
+        # The reference is the training data itself, without a subset limit.
+        self.reference = copy.deepcopy(setup.cfg.data)
+        self.reference.limit = None
+        gen = torch.Generator().manual_seed(setup.cfg.train.seed + 7919)
+        self.z = setup.noise.z(cfg.samples, gen, device="cpu").to(setup.device)
+        y = setup.noise.labels(cfg.samples, gen, device="cpu")
+        self.y = None if y is None else y.to(setup.device)
+        self.extractor = None
+        if setup.data.is_image and set(cfg.metrics) - WITHOUT_FEATURES:
+            # Loaded now, before the run folder is written: a missing evaluator stops the run.
+            self.extractor = load_extractor(cfg.extractor or f"{setup.cfg.data.name}-lenet")
+        state = state or {}
+        self.best_value: Optional[float] = state.get("best_value")
+        self.best_step: Optional[int] = state.get("best_step")
+        self.history: list[dict[str, Any]] = list(state.get("history", []))
+
+    def due(self, step: int) -> bool:
+        return self.cfg.every > 0 and step % self.cfg.every == 0
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Run every metric on the current G; returns ``{"Metrics/<name>": value}``."""
+        x = render_samples(self.s.sampling_generator, self.z, self.y)
+        samples = to_uint8(x) if x.dim() == 4 else x
+        labels = None if self.y is None else self.y.cpu()
+        ctx = EvalContext(samples, labels, self.reference, self.extractor,
+                          seed=self.s.cfg.train.seed, log=self.log)
+        values: dict[str, float] = {}
+        record: dict[str, Any] = {"step": step}
+        for name, fn in self.fns:
+            result = fn(ctx)
+            values[f"Metrics/{name}"] = float(result.value)
+            record[name] = {"name": result.name, "value": float(result.value)}
+            for key in DETAIL_CURVES:  # e.g. recall beside precision, the evaluators' disagreement
+                detail = result.details.get(key)
+                if isinstance(detail, (int, float)) and not isinstance(detail, bool):
+                    values[f"Metrics/{name}/{key}"] = float(detail)
+        self.history.append(record)
+        return values
+
+    def improved(self, values: dict[str, float], step: int) -> bool:
+        """Whether ``eval.best`` improved (and remember it)."""
+        if self.cfg.best is None:
+            return False
+        value = values[f"Metrics/{self.cfg.best}"]
+        better = (self.best_value is None or
+                  (value > self.best_value if self.cfg.best in HIGHER_IS_BETTER
+                   else value < self.best_value))
+        if better:
+            self.best_value, self.best_step = value, step
+        return better
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_value": self.best_value, "best_step": self.best_step,
+                "best_metric": self.cfg.best, "history": self.history}
