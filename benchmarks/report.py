@@ -109,13 +109,17 @@ def machine_info(threads: int) -> dict[str, Any]:
 
 
 def command_line(repo: Path, argv: list[str]) -> str:
-    """``.venv/bin/python benchmarks/speed.py ARGS`` with the interpreter as it was invoked."""
-    exe = Path(sys.executable)
-    try:
-        py = str(exe.relative_to(repo)) if exe.is_absolute() else str(exe)
-    except ValueError:
-        py = str(exe)
-    return " ".join([py, "benchmarks/speed.py", *map(shlex.quote, argv[1:])]).strip()
+    """``.venv/bin/python benchmarks/SCRIPT.py ARGS`` with the interpreter and script as invoked
+    (paths relative to the repository when they are inside it)."""
+    def rel(path: str) -> str:
+        full = Path(os.path.abspath(path))  # normalised, symlinks kept (the venv's python)
+        try:
+            return str(full.relative_to(Path(os.path.abspath(repo))))
+        except ValueError:
+            return str(full)
+
+    script = rel(argv[0]) if argv and Path(argv[0]).is_file() else "benchmarks/speed.py"
+    return " ".join([rel(sys.executable), script, *map(shlex.quote, argv[1:])]).strip()
 
 
 # ----------------------------------------------------------------------------- formatting

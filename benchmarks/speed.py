@@ -74,9 +74,10 @@ def bench_config(preset: str, batch: int, threads: int, data_root: Path,
                  proto: Protocol) -> tuple[Any, str]:
     """The preset's config made runnable offline and quiet; also a note on the data used.
 
-    MNIST presets read the real test split from ``data_root``; datasets that are not available
-    offline become ``synthetic`` data of the same image shape; toy-2d and the embedded digits
-    keep their own data.
+    MNIST presets read the real test split from ``data_root``; CelebA presets read the real
+    faces when ``data_root/celeba`` holds them (JPEGs decoded once into the decoded cache, as
+    training does); other datasets that are not available offline become ``synthetic`` data of
+    the same image shape; toy-2d and the embedded digits keep their own data.
     """
     from ganforge.config import resolve
     from ganforge.data import KNOWN_SHAPES
@@ -95,6 +96,11 @@ def bench_config(preset: str, batch: int, threads: int, data_root: Path,
         note = f"{name} composed from the MNIST test split's digits"
     elif name in ("toy-2d", "digits", "synthetic"):
         note = f"{name} (its own data)"
+    elif name == "celeba" and (data_root / "celeba" / "img_align_celeba").is_dir():
+        over += [f"data.root={data_root}", "data.split=train", "data.download=false"]
+        count = sum(1 for _ in (data_root / "celeba" / "img_align_celeba").iterdir())
+        note = (f"CelebA faces (real: {count:,} JPEGs in {data_root.name}/celeba, decoded once "
+                f"into the decoded cache)")
     else:
         (c, h, _), _ = KNOWN_SHAPES[name]
         size = base.data.image_size or h
@@ -248,11 +254,16 @@ def measure_compare(preset: str, batch: int, threads: int, proto: Protocol,
     with tempfile.TemporaryDirectory(prefix="ganforge-bench-") as tmp:
         trainer = build_trainer(cfg, Path(tmp) / "run")
         timer = DataPathTimer(trainer.s)
-        # MNIST comes from its files as torchvision serves it; other data (the synthetic
-        # stand-ins) from the trainer's own arrays, through PIL all the same.
+        # MNIST comes from its files as torchvision serves it, real CelebA from its JPEGs (one
+        # decode per sample); other data (the synthetic stand-ins) from the trainer's own
+        # arrays, through PIL all the same.
         other = None if cfg.data.name == "mnist" else trainer.s.data
         base = BaselineGAN(cfg, batch, root=data_root, limit=limit, seed=cfg.train.seed,
                            data=other)
+        if cfg.data.name == "celeba" and cfg.data.root:
+            from typical_faces import use_jpeg_faces
+
+            use_jpeg_faces(base, Path(cfg.data.root), trainer.s.data.shape[-1], limit)
         g_images = batch * trainer.s.loss.n_critic
         n_b = window_steps(warm_up(base.step, proto), proto)
         n_g = window_steps(warm_up(trainer.train_step, proto), proto)
@@ -344,7 +355,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
                    metavar="NAME", help="side-by-side baselines to run (default: all of "
                    + ", ".join(repr(name) for name, _, _ in SEEDS) + ")")
     p.add_argument("--data-root", type=Path, default=SHARED_DATA,
-                   help="folder with MNIST/raw/t10k-* (default: ../shared/data)")
+                   help="folder with MNIST/raw/t10k-* and celeba/ (default: ../shared/data)")
     p.add_argument("--out-dir", type=Path, default=RESULTS, help="where results are written")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     return p.parse_args(argv)

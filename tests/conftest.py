@@ -37,4 +37,7 @@ def fast_overrides(steps: int = 2, batch: int = 8) -> list[str]:
         "log.grid_columns=3", "log.grid_samples=9",
         # report.html costs about as much as a two-step run; tests/reporting builds it.
         "log.report_every_s=none",
+        # A preset's end-of-run scoring (eval.final) samples 10,000 images; tests/training/watch
+        # covers it.
+        "eval.final=[]",
     ]

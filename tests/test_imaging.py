@@ -148,3 +148,30 @@ def test_failing_image_writes_leave_nothing_behind(
     with pytest.raises(OSError):
         save_animation(_solid_frames(3), tmp_path / "anim.gif")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_animation_shares_one_small_palette_and_keeps_distinct_levels(tmp_path: Path) -> None:
+    """Every frame is drawn from one palette of at most ``colors`` entries; gray levels that
+    differ by one step stay apart when there are few enough of them (no merged frames)."""
+    rng = np.random.default_rng(0)
+    noisy = [rng.integers(0, 256, (24, 30, 3), dtype=np.uint8) for _ in range(5)]
+    path = save_animation(noisy, tmp_path / "noisy.gif", colors=8)
+    with Image.open(path) as gif:
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            assert len(gif.convert("RGB").getcolors(256)) <= 8
+        assert gif.n_frames == 5
+    grays = [np.full((6, 8, 3), level, np.uint8) for level in (126, 127, 128)]
+    with Image.open(save_animation(grays, tmp_path / "grays.gif")) as gif:
+        assert gif.n_frames == 3
+        levels = []
+        for i in range(3):
+            gif.seek(i)
+            levels.append(int(np.asarray(gif.convert("RGB"))[0, 0, 0]))
+    assert levels == [126, 127, 128]
+
+
+def test_animation_scales_wide_frames_down(tmp_path: Path) -> None:
+    frames = [np.zeros((10, 100, 3), np.uint8), np.full((10, 100, 3), 255, np.uint8)]
+    with Image.open(save_animation(frames, tmp_path / "wide.gif", max_width=50)) as gif:
+        assert gif.size == (50, 5)

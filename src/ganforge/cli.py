@@ -60,8 +60,9 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
                    "'images' uint8 (or 'points' float for vector data) and 'labels'")
     p.add_argument("--out", "-o", required=True, help="output file or folder")
     p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same samples)")
-    p.add_argument("--checkpoint", help="'best' (kept by eval.best) or a checkpoints/step_*.json "
-                   "file (default: the newest)")
+    p.add_argument("--checkpoint", help="'best' (kept by eval.best), a name in RUN/checkpoints such "
+                   "as min_5 (log.checkpoint_minutes) or a checkpoints/*.json file "
+                   "(default: the newest)")
     p.add_argument("--device", default="auto")
 
 
@@ -147,8 +148,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         run = api.train(cfg, out=args.out)
     if run is not None:  # None on torchrun ranks other than 0
-        print(f"run folder: {run.path}")
+        print(closing_summary(run.path))
     return 0
+
+
+def closing_summary(run_dir: Path) -> str:
+    """The lines a training run ends with: where its report is, its headline numbers (from
+    ``eval.final``/``ganforge evaluate`` in ``metrics.json``, else the last in-loop metrics)
+    and the next commands to try."""
+    from ganforge.run.folder import RunFolder
+    from ganforge.run.layout import REPORT_FILE
+
+    folder = RunFolder.read(run_dir)
+    lines = [f"run folder: {run_dir}"]
+    if (run_dir / REPORT_FILE).is_file():
+        lines.append(f"report:     {run_dir / REPORT_FILE}  (open it in a browser)")
+    for name, result in sorted(folder.evaluations.items()):
+        details = result.get("details") or {}
+        extra = ""
+        if details.get("worst_class_acc") is not None:
+            extra = f" (worst class {details['worst_class_acc']:.3f}"
+            if details.get("disagreement") is not None:
+                extra += f", evaluators disagree on {details['disagreement']:.1%}"
+            extra += ")"
+        lines.append(f"metric:     {name} = {result.get('value'):.4g}{extra}")
+    if not folder.evaluations:
+        keys = {k for record in folder.records for k in record if k.startswith("Metrics/")}
+        last = {k[len("Metrics/"):]: folder.last(k) for k in keys}
+        lines += [f"metric:     {k} = {v:.4g} (in-loop)" for k, v in sorted(last.items())
+                  if v is not None]
+    how = "--per-class 10" if folder.conditional_classes else "--n 64"
+    lines += ["next:       ganforge generate {run} {how} --out samples.png".format(
+                  run=run_dir, how=how),
+              f"            ganforge evaluate {run_dir} --metrics fid,kid,pr"
+              + (",label-acc" if folder.conditional_classes else ""),
+              f"            ganforge export {run_dir} --format onnx --out generator.onnx",
+              f"            tensorboard --logdir {run_dir.parent}"]
+    return "\n".join(lines)
 
 
 def _generate_labels(args: argparse.Namespace, run) -> tuple[Optional[int], Optional["torch.Tensor"], int]:

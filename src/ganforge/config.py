@@ -34,6 +34,8 @@ class DataConfig:
     channels: Optional[int] = None    # 1 or 3 to convert; None keeps the native channels
     download: bool = True             # fetch missing torchvision datasets (needs network)
     limit: Optional[int] = None       # use only the first N samples (quick experiments, tests)
+    classes: Optional[list[int]] = None  # keep only these classes, relabelled 0..k-1 in this
+                                      # order (e.g. [0,1,2,3,4]: seed 000's 5-class run)
     toy: str = "8gaussians"           # toy-2d only: 8gaussians | 25gaussians | swissroll |
                                       # ring-angle (conditioned on the angle, (cos, sin))
     toy_samples: int = 100_000        # toy-2d only: size of the drawn data set
@@ -147,10 +149,13 @@ class LogConfig:
                                       # trackers: tensorboard, mlflow, wandb ([] = none); the
                                       # old log.tensorboard=false still removes tensorboard
     progress: bool = True             # tqdm progress bar
-    max_grid_frames: int = 60         # frames kept in samples.gif (every grid PNG is kept)
+    max_grid_frames: int = 40         # frames kept in samples.gif (every grid PNG is kept)
     report_every_s: Optional[float] = 300.0  # min seconds between report.html rebuilds while
                                       # training (and >= 10x the last rebuild's time); 0 = at
                                       # the end only; none = no report (`ganforge report RUN`)
+    checkpoint_minutes: list[float] = field(default_factory=list)  # named checkpoints outside
+                                      # the rotation when the training clock first passes each
+                                      # value, e.g. [1, 2, 5] -> checkpoints/min_1, min_2, min_5
 
 
 @dataclass
@@ -160,6 +165,9 @@ class EvalConfig:
     samples: int = 2000               # fake samples per evaluation (fixed latents and labels)
     extractor: Optional[str] = None   # feature extractor; None -> "<dataset>-lenet"
     best: Optional[str] = None        # keep checkpoints/best.* by this metric, e.g. "fid"
+    final: list[str] = field(default_factory=list)  # metrics scored on the final G when training
+                                      # ends, as `ganforge evaluate RUN` does (into metrics.json)
+    final_samples: int = 10_000       # samples for eval.final
 
 
 @dataclass
@@ -509,6 +517,8 @@ def validate(cfg: Config) -> None:
            f"data.image_size={d.image_size} is out of range; use 8..1024 (e.g. 28, 32 or 64)")
     _check(d.channels in (None, 1, 3), f"data.channels={d.channels}; use 1, 3 or none")
     _check(d.limit is None or d.limit > 0, "data.limit must be positive; drop it to use all data")
+    _check(d.classes is None or (len(d.classes) >= 2 and len(set(d.classes)) == len(d.classes)),
+           "data.classes needs two or more different classes, e.g. [0,1,2,3,4], or none")
     _check(d.toy_samples > 0, "data.toy_samples must be positive")
     _check(m.z_dim > 0, f"model.z_dim={m.z_dim} must be positive; e.g. 100")
     _choice(m.z_dist, "model.z_dist", ("normal", "uniform"))
@@ -567,11 +577,16 @@ def validate(cfg: Config) -> None:
            f"log.trackers={g.trackers} names a tracker twice; list each once")
     _check(e.every >= 0, "eval.every must be >= 0 (0 turns in-loop metrics off)")
     _check(e.samples > 1, "eval.samples must be at least 2, e.g. 2000")
+    _check(e.final_samples > 1, "eval.final_samples must be at least 2, e.g. 10000")
     _check(e.best is None or e.best in e.metrics,
            f"eval.best={e.best!r} is not in eval.metrics {e.metrics}; add it there")
     _check(e.best is None or e.every > 0, "eval.best needs in-loop metrics; set eval.every")
     _check(g.report_every_s is None or g.report_every_s >= 0,
            "log.report_every_s must be >= 0 (0 = report at the end only) or none")
+    _check(all(m > 0 for m in g.checkpoint_minutes)
+           and all(a < b for a, b in zip(g.checkpoint_minutes, g.checkpoint_minutes[1:])),
+           f"log.checkpoint_minutes={g.checkpoint_minutes} must be positive and increasing, "
+           "e.g. [1, 2, 5, 10]")
     dg = cfg.diagnostics
     _check(dg.window_steps >= 1 and dg.patience >= 1,
            "diagnostics.window_steps and diagnostics.patience must be >= 1")

@@ -248,7 +248,7 @@ def save_animation(
     path: PathLike,
     duration_ms: int = 200,
     max_frames: Optional[int] = None,
-    colors: int = 64,
+    colors: int = 32,
     max_width: Optional[int] = None,
 ) -> Path:
     """Write frames as an animated GIF that loops forever, atomically.

@@ -1,51 +1,219 @@
-"""The quality benchmark's bookkeeping: mean ± std per preset, target checks, report tables."""
+"""The quality benchmark: its bookkeeping on fixed records (exact values), the typical loops'
+objectives on fixed tensors, and the whole pipeline on seconds-long budgets and a few hundred
+samples scored by the tests' fake evaluator.
+
+The benchmark lives in ``benchmarks/`` (scripts, not a package), so the folder is put on
+``sys.path`` the way running ``python benchmarks/quality.py`` would.
+"""
 
 from __future__ import annotations
 
 import importlib
+import json
+import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
+
+from ganforge.models.base import DOutput
+from tests.metrics import FakeExtractor
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture
-def quality(monkeypatch):
+def bench(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH_DIR))
-    return importlib.import_module("quality")
+    return SimpleNamespace(**{name: importlib.import_module(name) for name in
+                              ("quality", "quality_report", "quality_score", "baseline")})
 
 
-def record(preset, seed, **values):
-    base = {"preset": preset, "seed": seed, "minutes": 5.0, "threads": 1, "steps": 100,
-            "images_per_s": 10.0, "dataset": "mnist", "fid": 2.0, "precision": 0.5,
-            "recall": 0.4}
-    return {**base, **values}
+def point(minutes, step, **values):
+    return {"minutes": minutes, "checkpoint": f"min_{minutes:g}", "step": step,
+            "elapsed_s": minutes * 60, "images_per_s": 100.0, "precision": 0.5, "recall": 0.5,
+            **values}
 
 
-def test_summary_means_spreads_and_targets(quality):
+def record(name, seed, budget, points, kind="preset", conditional=True, compare="typ"):
+    return {"protocol": "quality-v2", "kind": kind, "name": name, "seed": seed,
+            "budget_minutes": budget, "conditional": conditional, "run_dir": f"runs/{name}",
+            "compare_with": compare if kind == "preset" else None, "points": points}
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+
+def test_minutes_to_reach_interpolates_in_log_minutes(bench):
+    reach = bench.quality_report.minutes_to_reach
+    minutes, fid = [1, 2, 5, 10, 15], [40.0, 20.0, 10.0, 8.0, 6.0]
+    t, how = reach(minutes, fid, 15.0, higher_is_better=False)  # halfway from 20 to 10
+    assert how == "=" and t == pytest.approx(math.sqrt(2 * 5), rel=1e-12)
+    assert reach(minutes, fid, 6.0, False) == (15, "=")
+    assert reach(minutes, fid, 50.0, False) == (1, "<=")
+    assert reach(minutes, fid, 5.0, False) == (15, ">")
+    t, how = reach([1, 4], [0.5, 0.9], 0.8, higher_is_better=True)  # 3/4 of the way: 4^0.75
+    assert how == "=" and t == pytest.approx(4 ** 0.75, rel=1e-12)
+    assert reach([1, 2], [None, None], 1.0, True) == (None, "")
+
+
+def test_ratio_says_which_way_it_is_bounded(bench):
+    ratio = bench.quality_report.ratio_text
+    assert ratio((15, "="), (3, "=")) == (5.0, "=")
+    assert ratio((15, "="), (1, "<=")) == (15.0, ">=")     # ganforge was there at once
+    assert ratio((15, "="), (15, ">")) == (1.0, "<")       # ganforge never got there
+    assert ratio((1, "<="), (2, "=")) == (0.5, "<=")
+    assert ratio((1, "<="), (1, "<=")) == (None, "")
+
+
+def test_summary_points_means_targets_and_time_to_quality(bench):
+    qr = bench.quality_report
+    c = dict(acc=0.99, worst=0.96, twin_acc=0.99, disagreement=0.01)
     records = [
-        record("a", 0, conditional=True, acc=0.99, worst=0.96, fid=3.0),
-        record("a", 1, conditional=True, acc=0.97, worst=0.94, fid=5.0),
-        record("a", 1, conditional=True, acc=0.98, worst=0.95, fid=4.0),  # re-run replaces
-        record("u", 0, conditional=False, entropy=2.25, min_share=0.06, fid=9.0),
-        {"preset": "p", "seed": 0, "minutes": 5.0, "steps": 10, "dataset": "mnist-pairs",
-         "conditional": True, "metric": "acc10k_two-digit", "value": 0.91,
-         "worst_class_acc": 0.5},
+        # seed 0: a 15-minute curve run (its 5-minute checkpoint is the seed's table point)
+        record("p", 0, 15, [point(1, 10, fid=30.0, **c), point(5, 50, fid=3.0, **c),
+                            point(15, 150, fid=1.0, **c)]),
+        record("p", 1, 5, [point(1, 10, fid=20.0, **c), point(5, 60, fid=4.0, **c)]),
+        record("p", 1, 5, [point(5, 70, fid=5.0, **c)]),            # a re-run replaces it
+        record("p", 2, 10, [point(5, 90, fid=9.0, **c)]),            # a 5-minute run of seed 2
+        record("p", 2, 5, [point(5, 80, fid=2.0, **c)]),             # ... wins over a checkpoint
+        record("typ", 0, 15, [point(1, 5, fid=40.0, **dict(c, acc=0.5)),
+                              point(5, 20, fid=10.0, **dict(c, acc=0.8)),
+                              point(15, 60, fid=6.0, **dict(c, acc=0.9))], kind="typical"),
+        record("u", 0, 5, [point(5, 40, fid=4.0, entropy=2.26, min_share=0.071)],
+               conditional=False, compare=None),
     ]
-    summary = quality.summarise(records, floor=0.5)
-    a = summary["a@5min"]
-    assert a["seeds"] == [0, 1] and a["acc"][0] == pytest.approx(0.985)
-    assert a["acc"][1] == pytest.approx(0.00707, abs=1e-4)  # sample std of 0.99, 0.98
-    assert a["fid_x_floor"][0] == pytest.approx(7.0)
-    assert a["pass"] == {"acc": True, "worst": True, "recall": True, "fid": True}
-    u = summary["u@5min"]
-    assert u["pass"] == {"entropy": True, "fid": True} and u["fid_x_floor"][0] == 18.0
-    assert "p@5min" not in summary
-    many = quality.summarise_many(records)
-    assert many["p@5min"]["value"] == (0.91, 0.0)
-    text = quality.markdown(summary, 0.5, "cmd", {"cpu_model": "cpu", "usable_cores": 2,
-                                                  "torch": "t", "threads": 1,
-                                                  "ganforge_commit": "c"})
-    text += quality.markdown_many(many)
-    assert "| a@5min | 2 |" in text and "acc:yes" in text and "| p@5min | 1 |" in text
+    summary = qr.summarise(records, 5, floor=0.5)
+    p = summary["p"]
+    assert p["seeds"] == [0, 1, 2] and p["steps"][0] == pytest.approx((50 + 70 + 80) / 3)
+    assert p["fid"][0] == pytest.approx(10 / 3) and p["fid"][1] == pytest.approx(
+        math.sqrt(((3 - 10 / 3) ** 2 + (5 - 10 / 3) ** 2 + (2 - 10 / 3) ** 2) / 2))
+    assert p["fid_x_floor"][0] == pytest.approx(20 / 3)
+    assert p["pass"] == {"acc": True, "worst": True, "recall": True, "fid_x_floor": True}
+    assert p["pass_best"] == {"acc": False, "recall": False, "fid_x_floor": False}
+    assert "pass" not in summary["typ"] and summary["typ"]["fid"] == [10.0, 0.0]
+    assert summary["typ"]["acc"] == [0.8, 0.0]
+    assert summary["u"]["pass"] == {"fid_x_floor": True, "entropy": True, "min_share": True,
+                                    "recall": True}
+    checks = {t["target"].split(":")[0]: t for t in qr.target_checks(summary)}
+    assert checks["p"]["pass"] and not checks["best conditional preset"]["pass"]
+    curve = qr.curves(records, [1, 5, 15])
+    assert curve["p"]["fid"] == [30.0, 3.0, 1.0] and curve["p"]["seeds"] == [0]
+    (row,) = qr.time_to_quality(curve)
+    # X = 6 (the loop at 15 min); ganforge: 30 -> 3 between 1 and 5 min, 24/27 of the way
+    assert row["fid"]["x"] == 6.0 and row["fid"]["typical_minutes"] == [15, "="]
+    t = math.exp(24 / 27 * math.log(5))
+    assert row["fid"]["ganforge_minutes"][0] == pytest.approx(t)
+    assert row["fid"]["ratio"] == pytest.approx(15 / t) and row["fid"]["ratio_is"] == "="
+    # label accuracy: X = 0.9, which ganforge (0.99 throughout) had by its first point
+    assert row["acc"]["ratio"] == pytest.approx(15.0) and row["acc"]["ratio_is"] == ">="
+
+
+def test_plan_shares_the_curve_seed_unless_told(bench):
+    q = bench.quality
+    args = q.parse_args(["--presets", "cgan-mnist", "--typical", "typical-cgan",
+                         "--seeds", "0", "1"])
+    jobs = [(j.kind, j.name, j.seed, j.budget, j.timed) for j in q.plan(args)]
+    assert jobs == [("preset", "cgan-mnist", 0, 15, [1, 2, 5, 10]),
+                    ("preset", "cgan-mnist", 1, 5, [1, 2]),
+                    ("typical", "typical-cgan", 0, 15, [1, 2, 5, 10]),
+                    ("typical", "typical-cgan", 1, 5, [1, 2])]
+    args = q.parse_args(["--presets", "cgan-mnist", "--typical", "--seeds", "0",
+                         "--separate-curve-runs"])
+    assert [(j.seed, j.budget) for j in q.plan(args)] == [(0, 15), (0, 5)]
+
+
+# ----------------------------------------------------------------------------- typical loops
+
+def test_typical_objectives_on_fixed_tensors(bench):
+    bl = bench.baseline
+    w = torch.tensor([3.0, 4.0])  # a linear critic: its input gradient is w everywhere, |w| = 5
+
+    def critic(x, y=None):
+        return DOutput(adv=x.flatten(1) @ w, cls=x.flatten(1) * torch.tensor([1.0, -1.0]))
+
+    loop = SimpleNamespace(D=critic, labels=lambda y: None, gp_weight=10.0)
+    real, fake = torch.tensor([[1.0, 1.0], [0.0, 2.0]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    d_loss, g_loss = bl.OBJECTIVES["wgan-gp"]
+    # E[D(fake)] - E[D(real)] + 10 (5 - 1)^2 = 1.5 - 7.5 + 160
+    assert d_loss(loop, real, None, fake, None).item() == pytest.approx(154.0)
+    assert g_loss(loop, fake, None).item() == pytest.approx(-1.5)
+    y = torch.tensor([0, 1])
+    d_loss, g_loss = bl.OBJECTIVES["acgan"]
+    sp = torch.nn.functional.softplus
+    adv_r, adv_f = torch.tensor([7.0, 8.0]), torch.tensor([0.0, 3.0])
+    ce_r = torch.nn.functional.cross_entropy(torch.tensor([[1.0, -1.0], [0.0, -2.0]]), y)
+    ce_f = torch.nn.functional.cross_entropy(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), y)
+    expected = ((sp(-adv_r).mean() + ce_r) / 2 + (sp(adv_f).mean() + ce_f) / 2) / 2
+    assert d_loss(loop, real, y, fake, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert g_loss(loop, fake, y).item() == pytest.approx(
+        ((sp(-adv_f).mean() + ce_f) / 2).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["typical-acgan", "typical-wgan-gp"])
+def test_typical_loops_train_and_count_images(bench, name, mnist_root):
+    bl = bench.baseline
+    spec = bl.TYPICAL[name]
+    loop = bl.BaselineGAN(spec.config(), batch_size=8, root=mnist_root, limit=64,
+                          objective=spec.objective, n_critic=spec.n_critic)
+    before = [p.clone() for p in loop.G.parameters()]
+    assert loop.run(1) > 0
+    assert loop.images_per_step() == 8 * spec.n_critic
+    assert any(not torch.equal(a, b) for a, b in zip(before, loop.G.parameters()))
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root):
+    monkeypatch.setenv("GANFORGE_HOME", str(tmp_path / "home"))
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    argv = ["--presets", "cgan-mnist", "dcgan-mnist", "--typical", "typical-cgan",
+            "--seeds", "0", "1", "--minutes", "0.02", "--curve-minutes", "0.01", "0.02", "0.04",
+            "--samples", "200", "--reference-n", "500", "--threads", "1",
+            "--data-root", str(mnist_root),
+            "--runs", str(runs), "--results", str(results), "--log", str(tmp_path / "log.jsonl")]
+    assert bench.quality.main(argv, evaluator=FakeExtractor()) == 0
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(r["name"], r["seed"], r["budget_minutes"]) for r in records] == [
+        ("cgan-mnist", 0, 0.04), ("cgan-mnist", 1, 0.02), ("dcgan-mnist", 0, 0.04),
+        ("dcgan-mnist", 1, 0.02), ("typical-cgan", 0, 0.04), ("typical-cgan", 1, 0.02)]
+    for r in records:
+        assert r["protocol"] == "quality-v2" and r["threads"] == 1 and r["steps"] >= 1
+        assert len(r["loadavg_before"]) == 3 and len(r["loadavg_after"]) == 3
+        assert r["images_per_s"] > 0 and r["wall_s"] > 0 and r["reference_n"] == 500
+        assert r["evaluator"] == "fake-lenet" and r["n_samples"] == 200
+        minutes = [p["minutes"] for p in r["points"]]
+        assert minutes == ([0.01, 0.02, 0.04] if r["budget_minutes"] == 0.04 else [0.01, 0.02])
+        steps = [p["step"] for p in r["points"]]
+        assert steps == sorted(steps) and steps[-1] == r["steps"]
+        keys = {"acc", "worst", "disagreement"} if r["conditional"] else {"entropy", "min_share"}
+        assert all(keys | {"fid", "precision", "recall"} <= set(p) for p in r["points"])
+    assert {r["name"]: r["conditional"] for r in records} == {
+        "cgan-mnist": True, "dcgan-mnist": False, "typical-cgan": True}
+    assert records[0]["compare_with"] == "typical-cgan" and records[4]["kind"] == "typical"
+
+    res = json.loads((results / "quality_cpu.json").read_text())
+    assert res["floor"]["n"] == 200 and res["floor"]["reference_overlap"] == 0
+    assert sorted(res["summary"]) == ["cgan-mnist", "dcgan-mnist", "typical-cgan"]
+    assert res["summary"]["cgan-mnist"]["seeds"] == [0, 1]
+    assert set(res["summary"]["cgan-mnist"]["pass"]) == {"acc", "worst", "recall",
+                                                          "fid_x_floor"}
+    assert [row["preset"] for row in res["time_to_quality"]] == ["cgan-mnist"]
+    assert res["curves"]["typical-cgan"]["minutes"] == [0.01, 0.02, 0.04]
+    md = (results / "quality_cpu.md").read_text()
+    for heading in ("## Targets", "## Conditional models at 0.02 minutes",
+                    "## Unconditional models", "## Time to quality", "## Runs", "## Commands"):
+        assert heading in md
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    at = [i for i, line in enumerate(rows) if line.startswith(("| cgan-mnist |",
+                                                               "| *typical-cgan* |"))]
+    assert len(at) >= 2 and at[1] == at[0] + 1  # the typical loop right under its preset
+    png = results / "quality_time_to_quality.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size < 150_000
+
+    (results / "quality_cpu.md").unlink()
+    assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
+    def runs_table(text):
+        return text.split("## Runs")[1].split("## Commands")[0]
+
+    assert runs_table((results / "quality_cpu.md").read_text()) == runs_table(md)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.data.conftest import fake_celeba  # noqa: F401  (fixture)
+
 BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 # Two training steps per measurement: one warm-up step and one timed window of one step.
 TINY = dict(warmup_s=0.0, min_warmup_steps=1, window_s=0.0, windows=1, data_min_iters=2,
@@ -108,11 +110,12 @@ def test_side_by_side_and_report(bench, mnist_root, tmp_path):
     assert "## Targets" in text and "seed 001" in text and "MNIST test split" in text
 
 
-def test_baseline_on_other_image_shapes(bench):
+def test_baseline_on_other_image_shapes(bench, tmp_path):
     """The 64 px RGB baseline: the DCGAN paper's nets, fed PIL images through a DataLoader."""
     speed, baseline, _ = bench
     proto = speed.Protocol(**TINY)
-    compare = speed.measure_compare("dcgan-celeba64", 2, 1, proto, limit=8)
+    # A data root without CelebA: the synthetic stand-in.
+    compare = speed.measure_compare("dcgan-celeba64", 2, 1, proto, data_root=tmp_path, limit=8)
     assert compare["ratio"] > 0 and "3x64x64" in compare["data"]
     import torch
 
@@ -146,3 +149,20 @@ def test_each_preset_meets_its_own_baseline(bench):
                "defaults_vs_baseline": report.defaults_vs_baseline(rows, compares)}
     target = report.evaluate_targets(results)["defaults_3x"]
     assert target["failures"] == ["conv28"]  # the reproduction is not held to 3x
+
+
+def test_real_faces_are_measured_when_present(bench, tmp_path, fake_celeba, monkeypatch):
+    """With ROOT/celeba present both loops read real faces: ganforge its decoded cache, the
+    typical loop one JPEG per sample (typical_faces.py)."""
+    speed, _, _ = bench
+    monkeypatch.setenv("GANFORGE_HOME", str(tmp_path / "home"))
+    fake_celeba(tmp_path / "data", n=30)  # 10 faces in the train partition
+    proto = speed.Protocol(**TINY)
+    row = speed.measure_preset("dcgan-celeba64", 2, 1, proto, tmp_path / "data")
+    assert row["data"].startswith("CelebA faces (real: 30 JPEGs") and row["shape"] == [3, 64, 64]
+    compare = speed.measure_compare("dcgan-celeba64", 2, 1, proto, tmp_path / "data", limit=8)
+    assert compare["data"] == row["data"] and compare["baseline"]["median"] > 0
+    faces = importlib.import_module("typical_faces").JPEGFaces(tmp_path / "data", 32, limit=3)
+    x, y = faces[1]
+    assert len(faces) == 3 and tuple(x.shape) == (3, 32, 32) and y == 0
+    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0

@@ -18,9 +18,11 @@ from ganforge.config import DataConfig
 
 @pytest.fixture(autouse=True)
 def _isolated_default_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the default data folder into tmp_path so no test reads or writes ~/.cache."""
+    """Point the default data folder and the user cache into tmp_path so no test reads or
+    writes ~/.cache."""
     root = tmp_path / "default-root"
     monkeypatch.setenv("GANFORGE_DATA", str(root))
+    monkeypatch.setenv("GANFORGE_HOME", str(tmp_path / "ganforge-home"))
     return root
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ganforge.data import DATASETS, KNOWN_SHAPES, BatchSampler, build_dataset, default_root
 from ganforge.data.transforms import LUMA, resize, to_channels
+from ganforge.config import DataConfig
 from ganforge.errors import ConfigError
 
 # Datasets whose sample shape and classes only the user's files know (no KNOWN_SHAPES entry).
@@ -143,3 +144,24 @@ def test_importing_the_package_has_no_side_effects(tmp_path):
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written (no cache folder in HOME or cwd)
+
+
+def test_classes_keeps_and_relabels_a_subset():
+    full = build_dataset(DataConfig(name="synthetic", limit=400))
+    part = build_dataset(DataConfig(name="synthetic", limit=400, classes=[7, 2]))
+    assert part.n_classes == 2 and set(part.y.tolist()) == {0, 1}
+    assert len(part) == int(((full.y == 7) | (full.y == 2)).sum())
+    # Relabelled in the order given: old class 7 is 0, old class 2 is 1, images unchanged.
+    assert torch.equal(part.x[part.y == 0], full.x[full.y == 7])
+    assert torch.equal(part.x[part.y == 1], full.x[full.y == 2])
+    if full.class_names:
+        assert part.class_names == [full.class_names[7], full.class_names[2]]
+
+
+def test_classes_refused_without_labels_or_out_of_range():
+    from ganforge.errors import DataError
+
+    with pytest.raises(DataError, match="has classes 0..9"):
+        build_dataset(DataConfig(name="synthetic", limit=100, classes=[0, 12]))
+    with pytest.raises(DataError, match="has no class labels"):
+        build_dataset(DataConfig(name="toy-2d", toy_samples=100, classes=[0, 1]))

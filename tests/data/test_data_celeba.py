@@ -40,6 +40,7 @@ def test_celeba_attributes(tmp_path, fake_celeba, data_cfg):
     assert data.y.shape == (len(names["test"]), 40) and data.y.dtype == torch.float32
     assert set(data.y.unique().tolist()) == {0.0, 1.0}
     assert data.class_names == CELEBA_ATTRS and data.n_classes == 0
+    assert data.extra["mirror_invariant"] is True  # a mirrored face keeps its attributes
     # Test images are 3, 6, 9 (indices 2, 5, 8): attribute j is +1 when (i + j) is odd.
     expected = torch.tensor([[float((i + j) % 2) for j in range(40)] for i in (2, 5, 8)])
     assert torch.equal(data.y, expected)
@@ -90,3 +91,118 @@ def test_celeba_corrupt_image_is_named(tmp_path, fake_celeba, data_cfg):
     (tmp_path / "celeba" / "img_align_celeba" / names["train"][0]).write_bytes(b"\xff\xd8broken")
     with pytest.raises(DataError, match=names["train"][0]):
         build_dataset(data_cfg(name="celeba", root=str(tmp_path)))
+
+
+# --------------------------------------------------------------------------------------------
+# The decoded cache of a read-only data folder goes to the user cache
+# --------------------------------------------------------------------------------------------
+
+def _entries(folder):
+    return sorted(p.name for p in folder.rglob("*.npy")) if folder.is_dir() else []
+
+
+def test_celeba_read_only_folder_caches_in_user_cache(tmp_path, fake_celeba, data_cfg,
+                                                      monkeypatch):
+    fake_celeba(tmp_path, n=6)
+    folder = tmp_path / "celeba"
+    folder.chmod(0o555)  # marked read-only; root ignores the bits, ganforge honours them
+    try:
+        cfg = data_cfg(name="celeba", root=str(tmp_path), split="train", image_size=16)
+        first = build_dataset(cfg)
+        assert not (folder / ".ganforge-cache").exists()
+        home = tmp_path / "ganforge-home" / "decoded"
+        assert _entries(home) == ["celeba-train-16px-2.npy"]
+        assert first.extra["cache"].startswith(str(home))
+
+        monkeypatch.setattr(celeba, "decode_faces", _no_decoding)
+        second = build_dataset(cfg)  # the second start reads the user cache
+        assert torch.equal(first.x, second.x)
+    finally:
+        folder.chmod(0o755)
+
+
+def _no_decoding(*args, **kwargs):
+    raise AssertionError("the cache should have been used")
+
+
+def test_celeba_failed_write_probe_means_read_only(tmp_path, fake_celeba, data_cfg, monkeypatch):
+    """A read-only mount keeps its write bits; only the probe finds out (also as root)."""
+    import ganforge.data.imagefiles as imagefiles
+
+    fake_celeba(tmp_path, n=3)
+    monkeypatch.setattr(imagefiles, "write_probe", lambda folder: False)
+    data = build_dataset(data_cfg(name="celeba", root=str(tmp_path), image_size=8))
+    assert len(data) == 1
+    assert not (tmp_path / "celeba" / ".ganforge-cache").exists()
+    assert _entries(tmp_path / "ganforge-home" / "decoded") == ["celeba-train-8px-1.npy"]
+
+
+def test_write_probe_on_a_real_folder(tmp_path):
+    import ganforge.data.imagefiles as imagefiles
+
+    assert imagefiles.write_probe(tmp_path) and list(tmp_path.iterdir()) == []  # cleaned up
+    assert not imagefiles.write_probe(tmp_path / "missing")
+    assert imagefiles.folder_writable(tmp_path)
+    assert not imagefiles.folder_writable(tmp_path / "missing")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    assert not imagefiles.folder_writable(tmp_path / "ro")
+
+
+def test_two_read_only_roots_never_share_a_cache(tmp_path, fake_celeba, data_cfg, monkeypatch):
+    import ganforge.data.imagefiles as imagefiles
+
+    monkeypatch.setattr(imagefiles, "write_probe", lambda folder: False)
+    fake_celeba(tmp_path / "a", n=3)
+    fake_celeba(tmp_path / "b", n=3)
+    # Same file names and count, other pixels: b's image is a flat grey face.
+    path = tmp_path / "b" / "celeba" / "img_align_celeba" / "000001.jpg"
+    Image.fromarray(np.full((218, 178, 3), 128, np.uint8)).save(path, quality=95)
+    a = build_dataset(data_cfg(name="celeba", root=str(tmp_path / "a"), image_size=8))
+    b = build_dataset(data_cfg(name="celeba", root=str(tmp_path / "b"), image_size=8))
+    assert a.extra["cache"] != b.extra["cache"]
+    assert not torch.equal(a.x, b.x)
+    assert (b.x.float() - 128).abs().max() <= 2
+
+
+def test_cache_beside_a_read_only_folder_is_still_read(tmp_path, fake_celeba, data_cfg,
+                                                       monkeypatch):
+    """A cache written while the folder was writable (or shipped with the mount) is reused."""
+    import ganforge.data.imagefiles as imagefiles
+
+    fake_celeba(tmp_path, n=3)
+    cfg = data_cfg(name="celeba", root=str(tmp_path), image_size=8)
+    first = build_dataset(cfg)
+    assert _entries(tmp_path / "celeba" / ".ganforge-cache") == ["celeba-train-8px-1.npy"]
+    monkeypatch.setattr(imagefiles, "write_probe", lambda folder: False)
+    monkeypatch.setattr(celeba, "decode_faces", _no_decoding)
+    assert torch.equal(build_dataset(cfg).x, first.x)
+    assert not (tmp_path / "ganforge-home").exists()
+
+
+def test_cache_of_other_files_with_the_same_count_is_rebuilt(tmp_path, fake_celeba, data_cfg,
+                                                             monkeypatch):
+    fake_celeba(tmp_path, n=6)
+    cfg = data_cfg(name="celeba", root=str(tmp_path), image_size=8)
+    build_dataset(cfg)
+    # Another pair of train images of the same count: 000004.jpg becomes 000010.jpg.
+    folder = tmp_path / "celeba"
+    (folder / "img_align_celeba" / "000004.jpg").rename(folder / "img_align_celeba" / "000010.jpg")
+    part = (folder / "list_eval_partition.txt").read_text().replace("000004.jpg", "000010.jpg")
+    (folder / "list_eval_partition.txt").write_text(part)
+    calls = []
+    original = celeba.decode_faces
+    monkeypatch.setattr(celeba, "decode_faces",
+                        lambda *a, **k: calls.append(a[1]) or original(*a, **k))
+    build_dataset(cfg)
+    assert calls == [["000001.jpg", "000010.jpg"]]
+
+
+def test_celeba_subset_without_a_partition_says_which_split_to_use(tmp_path, fake_celeba,
+                                                                   data_cfg):
+    fake_celeba(tmp_path, n=6)
+    part = tmp_path / "celeba" / "list_eval_partition.txt"
+    part.write_text("".join(f"{line.split()[0]} 0\n" for line in part.read_text().splitlines()))
+    with pytest.raises(DataError, match=r"no CelebA test images .* among the 6 files .* "
+                                        r"data.split=train \(--split train\)"):
+        build_dataset(data_cfg(name="celeba", root=str(tmp_path), split="test"))
+    assert len(build_dataset(data_cfg(name="celeba", root=str(tmp_path), image_size=8))) == 6

@@ -50,13 +50,30 @@ def test_evaluator_found_by_name_in_the_default_folder_and_by_path(home):
                              threads=1, log=lambda line: None)
     assert Path(report["path"]) == evaluator_dir() / "synthetic-lenet.safetensors"
     assert evaluator_dir() == home / "evaluators"
-    assert available_evaluators() == ["synthetic-lenet"]
+    # The user's evaluators, then the ones that ship with the package.
+    assert available_evaluators() == ["digits-lenet", "synthetic-lenet"]
     by_name = load_extractor("synthetic-lenet")
     by_path = load_extractor(report["path"])
     by_registry = EXTRACTORS.get("evaluator")(report["json"])
     for ext in (by_name, by_path, by_registry):
         assert isinstance(ext, DomainEvaluator) and ext.name == "synthetic-lenet"
         assert ext.checksum == by_name.checksum
+
+
+def test_the_shipped_digits_evaluator_reads_held_out_digits_with_an_empty_home(home):
+    from ganforge.data import build_dataset
+
+    ext = load_extractor("digits-lenet")  # nothing in $GANFORGE_HOME: the package's copy
+    assert isinstance(ext, DomainEvaluator) and ext.twin is not None
+    assert ext.provenance()["extractor_recipe"] == 2
+    test = build_dataset(DataConfig(name="digits", split="test"))  # never seen in training
+    _, logits = ext.features_and_logits(test.x)
+    primary = (logits.argmax(1) == test.y.cpu()).float().mean().item()
+    twin = (ext.twin_logits(test.x).argmax(1) == test.y.cpu()).float().mean().item()
+    # The accuracies recorded at build time (0.976 / 0.977; fp16 storage may move one digit).
+    assert primary == pytest.approx(ext.meta["heldout_accuracy"], abs=0.002)
+    assert twin == pytest.approx(ext.meta["twin"]["heldout_accuracy"], abs=0.002)
+    assert primary > 0.97 and twin > 0.97
 
 
 def test_unknown_name_says_what_was_looked_for_and_how_to_create_it(home):

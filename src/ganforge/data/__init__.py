@@ -105,6 +105,8 @@ def build_dataset(cfg) -> TensorData:
         DataError: the dataset's files are missing or unreadable (one-line fix in the message).
     """
     data = DATASETS.get(cfg.name)(cfg)
+    if cfg.classes is not None:
+        data = data.select_classes(list(cfg.classes))
     if cfg.limit is not None:
         data = data.head(cfg.limit)
     if len(data) == 0:

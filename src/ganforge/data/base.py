@@ -79,6 +79,34 @@ class TensorData:
         return replace(self, x=self.x[:n].clone(), y=y, extra=extra)
 
 
+    def select_classes(self, classes: list[int]) -> TensorData:
+        """Only the samples of ``classes``, relabelled 0..len(classes)-1 in the order given
+        (seed 000's 5-class run: ``data.classes=[0,1,2,3,4]``).
+
+        Raises:
+            DataError: the dataset has no class labels, or a class is out of range.
+        """
+        if self.y is None or self.y.dim() != 1 or self.n_classes < 2:
+            raise DataError(f"data.classes picks classes, but dataset '{self.name}' has no "
+                            "class labels; remove data.classes")
+        bad = [c for c in classes if not 0 <= c < self.n_classes]
+        if bad:
+            raise DataError(f"data.classes has {bad[0]}, but dataset '{self.name}' has classes "
+                            f"0..{self.n_classes - 1}; pick from those")
+        lookup = torch.full((self.n_classes,), -1, dtype=torch.long)
+        lookup[torch.tensor(classes)] = torch.arange(len(classes))
+        keep = torch.nonzero(lookup[self.y.cpu()] >= 0).flatten()
+        extra = dict(self.extra)
+        for key in PER_SAMPLE_EXTRAS:
+            if isinstance(extra.get(key), torch.Tensor):
+                extra[key] = extra[key][keep.to(extra[key].device)].clone()
+        names = [self.class_names[c] for c in classes] if self.class_names else None
+        return replace(self, x=self.x[keep.to(self.x.device)].clone(),
+                       y=lookup[self.y.cpu()[keep]].to(self.y.device), n_classes=len(classes),
+                       class_names=names, extra=extra,
+                       source=f"{self.source}; classes {classes} as 0..{len(classes) - 1}")
+
+
 # A dataset builder: (data_cfg) -> TensorData. Raises DataError with a one-line fix.
 DatasetBuilder = Callable[[Any], TensorData]
 DATASETS: Registry[DatasetBuilder] = Registry("dataset")

@@ -6,20 +6,24 @@ Expected layout (the one ``torchvision.datasets.CelebA`` downloads)::
     <root>/celeba/list_attr_celeba.txt                            (40 binary attributes)
     <root>/celeba/list_eval_partition.txt                         (0 train, 1 valid, 2 test)
 
-Each image's central 140 x 140 square (the face, as in the DCGAN CelebA setup) is resized to
-``data.image_size`` (default 64). The decoded uint8 array is cached under
-``<root>/celeba/.ganforge-cache/`` keyed by split, size and file count.
+Only the images present on disk are used (a subset such as 12,000 faces of the train partition
+works; the list files may name more). Each image's central 140 x 140 square (the face, as in the
+DCGAN CelebA setup) is resized to ``data.image_size`` (default 64). The decoded uint8 array is
+cached, keyed by split, size, file count and a hash of the file names, under
+``<root>/celeba/.ganforge-cache/`` or, when that folder is read-only (a shared dataset mount),
+under the user cache (:func:`ganforge.data.imagefiles.cache_for_writing`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ganforge.data.base import DATASETS, TensorData, data_root, missing_error, one_line
-from ganforge.data.imagefiles import CACHE_DIR, load_cache, parallel_map, save_cache
+from ganforge.data.imagefiles import load_or_decode, parallel_map
 from ganforge.errors import DataError
 
 CROP = 140          # side of the central square kept from each 178 x 218 aligned face
@@ -141,17 +145,19 @@ def build_celeba(cfg) -> TensorData:
     on_disk = {entry.name for entry in images.iterdir()}
     names = [n for n in read_partition(folder / PARTITION_FILE, cfg.split) if n in on_disk]
     if not names:
-        raise DataError(f"no CelebA {cfg.split} images (partition {PARTITION[cfg.split]}) in "
-                        f"'{images}'; extract img_align_celeba.zip there")
+        other = [s for s in PARTITION if s != cfg.split]
+        raise DataError(f"no CelebA {cfg.split} images (partition {PARTITION[cfg.split]}) among "
+                        f"the {len(on_disk)} files in '{images}'; extract img_align_celeba.zip "
+                        f"there, or use data.split={other[0]} (--split {other[0]})")
     size = cfg.image_size or DEFAULT_SIZE
 
-    cache = folder / CACHE_DIR / f"celeba-{cfg.split}-{size}px-{len(names)}.npy"
-    cached = load_cache(cache)
-    if cached is not None:
-        x_np = cached[0]
-    else:
-        x_np = decode_faces(images, names, size)
-        save_cache(cache, x_np, {"split": cfg.split, "size": size, "files": len(names)})
+    # The file names are part of the key: another subset of the same size is another entry.
+    names_sha = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    x_np, _, cache = load_or_decode(
+        folder, f"celeba-{cfg.split}-{size}px-{len(names)}.npy",
+        lambda: (decode_faces(images, names, size),
+                 {"split": cfg.split, "size": size, "files": len(names)}),
+        expect={"names_sha256": names_sha})
 
     y = None
     class_names = None
@@ -169,4 +175,6 @@ def build_celeba(cfg) -> TensorData:
         name="celeba",
         class_names=class_names,
         source=f"CelebA {cfg.split} split ({len(names)} faces, {CROP}px center crop) from {images}",
+        # A mirrored face keeps its 40 attributes (evaluators may train on flipped faces).
+        extra={"cache": str(cache), "mirror_invariant": True},
     )

@@ -4,12 +4,21 @@ files in parallel and caching the decoded uint8 array atomically as ``.npy``.
 Decoding JPEGs is the slow part of building such a dataset (minutes for CelebA), so it is done
 once: later builds load the cache in about a second. Pillow releases the GIL while it decodes
 and resamples, so a thread pool gives a near-linear speed-up without worker processes.
+
+Where the cache lives (:func:`cache_candidates`, :func:`cache_for_writing`): beside the data in
+``<folder>/.ganforge-cache/`` when that folder is writable, else in the user cache,
+``$GANFORGE_HOME/decoded/<folder name>-<hash of its resolved path>/`` (default
+``~/.cache/ganforge``), so a read-only dataset mount still starts in seconds the second time
+and two data folders never share an entry. A cache beside the data is read first wherever it is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
+import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +30,8 @@ from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path, write_json
 
 CACHE_DIR = ".ganforge-cache"
+HOME_ENV = "GANFORGE_HOME"  # moves ~/.cache/ganforge (the user cache of decoded images)
+USER_CACHE_DIR = "decoded"  # below it: one sub-folder per data folder
 CACHE_VERSION = 1  # bump when the decoding changes, so stale caches are not reused
 DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError)
 
@@ -103,6 +114,100 @@ def save_cache(npy_path: Path, array: np.ndarray, meta: dict[str, Any]) -> None:
     except (GanforgeError, OSError) as err:
         warnings.warn(f"could not cache the decoded images at '{npy_path}' ({err}); "
                       "they will be decoded again next time", stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------
+# Where the cache lives: beside the data, or in the user cache for a read-only data folder
+# --------------------------------------------------------------------------------------------
+
+def write_probe(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder`` (created and removed at once).
+
+    Only an attempt tells: ``os.access`` says yes to root on a folder whose mode forbids
+    writing, and to anyone on some read-only network mounts.
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=".ganforge-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+    return True
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether decoded images may be cached inside ``folder``.
+
+    No when the folder is missing, when its mode grants nobody write access (someone marked the
+    dataset read-only: honoured even for root, whom the permission bits do not stop), when
+    ``os.access`` refuses, or when creating a file there fails (a read-only mount).
+    """
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    if not stat.S_ISDIR(mode) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return False
+    return os.access(folder, os.W_OK) and write_probe(folder)
+
+
+def user_cache_dir(data_folder: Path) -> Path:
+    """The user-cache folder for ``data_folder``'s decoded images (not created).
+
+    ``$GANFORGE_HOME/decoded/<name>-<key>`` (default ``~/.cache/ganforge/decoded/...``); the key
+    is a hash of the folder's resolved path, so two data folders never share entries.
+    """
+    home = os.environ.get(HOME_ENV, "").strip()
+    base = Path(home).expanduser() if home else Path.home() / ".cache" / "ganforge"
+    resolved = Path(data_folder).expanduser().resolve()
+    key = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+    return base / USER_CACHE_DIR / f"{resolved.name or 'root'}-{key}"
+
+
+def cache_candidates(data_folder: Path, filename: str) -> list[Path]:
+    """Where a cache entry of ``data_folder`` may already be, in lookup order: beside the data
+    (written while the folder was writable, or by whoever prepared the mount), then the user
+    cache."""
+    return [data_folder / CACHE_DIR / filename, user_cache_dir(data_folder) / filename]
+
+
+def cache_for_writing(data_folder: Path, filename: str) -> Path:
+    """Where a new cache entry of ``data_folder`` goes: beside the data when the folder (or its
+    existing cache folder) is writable, else the user cache."""
+    beside = data_folder / CACHE_DIR
+    if folder_writable(beside if beside.is_dir() else data_folder):
+        return beside / filename
+    return user_cache_dir(data_folder) / filename
+
+
+def load_or_decode(data_folder: Path, filename: str,
+                   decode: Callable[[], tuple[np.ndarray, dict[str, Any]]],
+                   expect: Optional[dict[str, Any]] = None
+                   ) -> tuple[np.ndarray, dict[str, Any], Path]:
+    """The decoded array of ``data_folder`` from its cache, or decoded now and cached.
+
+    Args:
+        data_folder: the dataset's folder (keys the user cache).
+        filename: the entry's ``.npy`` file name (what it depends on: split, size, count ...).
+        decode: returns the uint8 array and the metadata to store with it.
+        expect: metadata entries a cached entry must have to be reused (e.g. a hash of the file
+            names), so an entry of other files with the same name is rebuilt.
+
+    Returns:
+        (array, its metadata, the cache path it was read from or written to).
+    """
+    for path in cache_candidates(data_folder, filename):
+        cached = load_cache(path)
+        if cached is not None and all(cached[1].get(k) == v for k, v in (expect or {}).items()):
+            return cached[0], cached[1], path
+    array, meta = decode()
+    path = cache_for_writing(data_folder, filename)
+    if len(array):
+        save_cache(path, array, {**meta, **(expect or {})})
+    return array, {**meta, **(expect or {})}, path
 
 
 def list_files(folder: Path, recursive: bool) -> list[Path]:

@@ -11,6 +11,8 @@ them); nothing is computed, read or downloaded until a metric runs.
 * :mod:`.features`: the feature metrics (FID, KID, IS, PR, DC, label accuracy, per-class FID);
 * :mod:`.coverage`: Stacked MNIST and 2-D mixture mode coverage, class entropy;
 * :mod:`.condition`: condition fit of vector-conditioned samples (toy-2d ring-angle);
+* :mod:`.attributes`: attribute accuracy of attribute-conditioned samples (``attr-acc``) and the
+  IS analogue of an attribute evaluator (``attr-is``);
 * :mod:`.extractors`, :mod:`.domain_evaluator`, :mod:`.evaluator`, :mod:`.evaluator_files`,
   :mod:`.corruptions`, :mod:`.inception`: the feature extractors (domain evaluators that
   ganforge trains on corrupted images, with a twin; the FID Inception network);
@@ -26,6 +28,7 @@ What it may import: the run layer (to sample a run folder), ``data`` (reference 
 from __future__ import annotations
 
 from ganforge.metrics import (  # noqa: F401  (imported so each module registers its entries)
+    attributes,
     condition,
     coverage,
     extractors,

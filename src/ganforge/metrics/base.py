@@ -22,7 +22,8 @@ WITHOUT_FEATURES = {"parzen", "toy-2d", "condition-fit"}
 # Metrics where a larger value is better; all others (FID, KID, ...) are minimised. The in-loop
 # monitor picks the best checkpoint by it, and the report and compare pages mark the best value.
 HIGHER_IS_BETTER = {"is", "pr", "dc", "label-acc", "stacked-mnist", "toy-2d", "class-entropy",
-                    "parzen", "pr/recall", "dc/coverage", "label-acc/worst_class_acc"}
+                    "parzen", "pr/recall", "dc/coverage", "label-acc/worst_class_acc",
+                    "attr-acc", "attr-is"}
 
 
 class FeatureExtractor:
@@ -34,7 +35,8 @@ class FeatureExtractor:
         input_shape: (C, H, W) the network wants; inputs of another size/channel count are
             converted by :meth:`prepare` with ``resize_method``.
         resize_method: how inputs are resized (recorded in provenance), e.g. "bilinear-antialias".
-        n_classes: number of classes of the logits head (0 when it has none).
+        n_classes: number of classes (or attributes, when ``multi_label``) of the logits head
+            (0 when it has none).
         class_names: optional names of the classes.
         feature_dim: F, the feature size.
     """
@@ -48,6 +50,7 @@ class FeatureExtractor:
     feature_dim: int
     batch_size: int = 250  # images per forward pass (bounds activation memory)
     recipe_version: Optional[int] = None  # a domain evaluator's training recipe (None: n/a)
+    multi_label: bool = False  # logits are K independent attributes (sigmoid), not K classes
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Convert a batch (N, C, H, W) in [-1, 1] (or uint8) to the network's input."""

@@ -9,6 +9,10 @@ nets trained on different seeds and data splits: the primary one, whose features
 every metric uses, and its twin, whose class predictions ``label-acc`` sets beside the
 primary's to show how much the reading depends on the evaluator itself. Training lives in
 :mod:`ganforge.metrics.evaluator`.
+
+An attribute evaluator (``task: "attributes"`` in its JSON, e.g. ``celeba-lenet``) has K
+sigmoid outputs instead of K softmax classes: its logits answer "has attribute k?" one by one
+(``multi_label``), and ``attr-acc`` (:mod:`ganforge.metrics.attributes`) reads them.
 """
 
 from __future__ import annotations
@@ -126,6 +130,9 @@ class DomainEvaluator(FeatureExtractor):
         self.input_shape = tuple(meta["input_shape"])
         self.n_classes = int(meta["arch_kwargs"]["n_classes"])
         self.class_names = meta.get("class_names")
+        # K independent sigmoid outputs (attributes) rather than one softmax over K classes.
+        self.task: str = meta.get("task", "classes")
+        self.multi_label = self.task == "attributes"
         self.feature_dim = int(meta["feature_dim"])
 
     @staticmethod
@@ -183,4 +190,7 @@ class DomainEvaluator(FeatureExtractor):
                 "extractor_twin": self.twin is not None,
                 "extractor_trained_on": self.meta["data"],
                 "extractor_heldout_accuracy": self.meta["heldout_accuracy"],
-                "extractor_corrupted_accuracy": corrupted.get("mean")}
+                "extractor_corrupted_accuracy": corrupted.get("mean"),
+                **({"extractor_task": self.task,
+                    "extractor_heldout_balanced_accuracy":
+                        self.meta.get("heldout_balanced_accuracy")} if self.multi_label else {})}

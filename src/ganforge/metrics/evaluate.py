@@ -135,7 +135,8 @@ def evaluate(source: str | Path, metrics: list[str],
              extractor: FeatureExtractor | str | None = None, reference: Any = None,
              n_fake: Optional[int] = 10_000, n_real: Optional[int] = None, seed: int = 0,
              device: str = "cpu", cache_dir: Optional[Path] = None,
-             log: Callable[[str], None] = print) -> list[MetricResult]:
+             log: Callable[[str], None] = print,
+             checkpoint: Optional[str | Path] = None) -> list[MetricResult]:
     """Score a run folder, an npz of samples or a folder of sample images.
 
     Args:
@@ -149,6 +150,8 @@ def evaluate(source: str | Path, metrics: list[str],
             dataset's test split.
         n_fake: samples drawn from a run (the first n of an npz; None: all of the npz).
         n_real: real samples for the statistics (None: as many as fakes).
+        checkpoint: which checkpoint of a run folder draws the samples: None (the newest),
+            "best", a name in ``RUN/checkpoints`` such as "min_5", or a checkpoint JSON path.
 
     Returns:
         One MetricResult per metric, in the order asked.
@@ -158,7 +161,7 @@ def evaluate(source: str | Path, metrics: list[str],
     files = reference if isinstance(reference, (str, Path)) else None
     reference = DataConfig(**reference) if isinstance(reference, dict) else reference
     if is_run(path):
-        run = load_run(path, device=device)
+        run = load_run(path, checkpoint, device=device)
         own = run_reference(path) if files is not None or reference is None else reference
         reference = own if reference is None else reference
         samples, labels = sample_run(run, n_fake or 10_000, seed, own)
@@ -207,6 +210,9 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
                    "all of an npz or folder)")
     p.add_argument("--n-real", type=int, help="real samples (default: as many as fakes)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", help="runs: 'best' (kept by eval.best), a name in "
+                   "RUN/checkpoints such as min_5 (log.checkpoint_minutes) or a checkpoints/"
+                   "*.json file (default: the newest)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", "-o", help="JSON file (default: RUN/metrics.json, else "
                    "SAMPLES-metrics.json beside the samples)")
@@ -260,19 +266,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"'{source}' is a folder of images, not a run: name the real set with "
                           "--reference FOLDER_OR_NPZ or --dataset")
     n = args.n if args.n is not None or run else None
+    if args.checkpoint and not run:
+        raise ConfigError(f"--checkpoint picks a checkpoint of a run folder; '{source}' is not "
+                          "one (drop --checkpoint)")
     results = evaluate(source, names, args.evaluator, reference, n, args.n_real, args.seed,
-                       str(pick_device(args.device)))
+                       str(pick_device(args.device)), checkpoint=args.checkpoint)
     print(format_table(results))
     stem = source.name if source.is_dir() else source.stem
     out = Path(args.out) if args.out else (source / METRICS_FILE if run
                                            else source.with_name(f"{stem}-metrics.json"))
+    save_results(out, source, results)
+    print(f"wrote {out}")
+    return 0
+
+
+def save_results(out: Path, source: str | Path, results: list[MetricResult]) -> Path:
+    """Merge ``results`` into the JSON file ``out`` (``RUN/metrics.json``) atomically: earlier
+    metrics of the same run are kept, a recomputed name is replaced."""
     merged: dict[str, Any] = {}
-    if out.is_file():  # keep earlier metrics of the same run; a recomputed name is replaced
+    if out.is_file():
         try:
             merged = {r["name"]: r for r in json.loads(out.read_text()).get("results", [])}
         except (ValueError, AttributeError, KeyError, TypeError):
             merged = {}
     merged.update({r.name: _jsonable(asdict(r)) for r in results})
     fileio.write_json(out, {"source": str(source), "results": list(merged.values())})
-    print(f"wrote {out}")
-    return 0
+    return out

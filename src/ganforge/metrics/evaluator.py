@@ -14,6 +14,10 @@ The recipe (version :data:`RECIPE_VERSION`):
   (:data:`~ganforge.metrics.corruptions.SUITE`), all stored in the evaluator's JSON;
 - two nets are trained, differing in seed and data split: the primary one and its twin. Both
   go into one file; label accuracy reports how often they disagree on the same samples.
+
+What the nets learn — one class per image, or binary attributes per image (CelebA's 40, with
+sigmoid outputs) — is a :class:`~ganforge.metrics.evaluator_tasks.Task`: the loss, the split,
+the held-out report and the corruptions that suit the images differ, the recipe does not.
 """
 
 from __future__ import annotations
@@ -24,12 +28,10 @@ from dataclasses import replace
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.metrics.corruptions import (SUITE, SUITE_SEED, CorruptionMix, random_affine,
-                                          suite_accuracy)
+from ganforge.metrics.corruptions import SUITE_SEED, random_affine
 from ganforge.metrics.domain_evaluator import (  # noqa: F401  (re-exported)
     ARCHS,
     INFER_BATCH,
@@ -37,16 +39,23 @@ from ganforge.metrics.domain_evaluator import (  # noqa: F401  (re-exported)
     LeNetEvaluator,
 )
 from ganforge.metrics.evaluator_files import RECIPE_VERSION, evaluator_path, save_evaluator
+from ganforge.metrics.evaluator_tasks import (  # noqa: F401  (stratified_split re-exported)
+    Task,
+    attribute_table,
+    stratified_split,
+    task_of,
+)
 
 # Recipe defaults (measured in benchmarks/results/evaluator_mnist.md): enough epochs that the
 # corruption mix costs no clean accuracy.
 EPOCHS = 10
 WIDTH = 24
 SUITE_IMAGES = 5000  # held-out images the corruption suite scores (all of a smaller held-out set)
-AUGMENTS: dict[str, Callable[[], Optional[Callable]]] = {
-    "corruptions": lambda: CorruptionMix(),
-    "affine": lambda: random_affine,  # recipe v1's augmentation, for comparison
-    "none": lambda: None,
+# The augmentation of each ``--augment`` choice, for a task: "corruptions" is the task's mix.
+AUGMENTS: dict[str, Callable[[Task], Optional[Callable]]] = {
+    "corruptions": lambda task: task.mix(),
+    "affine": lambda task: random_affine,  # recipe v1's augmentation, for comparison
+    "none": lambda task: None,
 }
 
 
@@ -54,30 +63,32 @@ AUGMENTS: dict[str, Callable[[], Optional[Callable]]] = {
 # Data: splits
 # --------------------------------------------------------------------------------------------
 
-def stratified_split(y: torch.Tensor, fraction: float, seed: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic stratified split of (N,) labels ``y``: ``round(fraction * n_k)`` of each
-    class k is held out. Returns sorted, disjoint train and held-out index tensors."""
-    gen = torch.Generator().manual_seed(seed)
-    train, held = [], []
-    for k in torch.unique(y).tolist():
-        idx = torch.nonzero(y == k).flatten()
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_held = int(round(fraction * len(idx)))
-        held.append(idx[:n_held])
-        train.append(idx[n_held:])
-    return torch.cat(train).sort().values, torch.cat(held).sort().values
+def _load_data(data_cfg, log: Callable[[str], None]
+               ) -> tuple[Any, Optional[Any], str, Any]:
+    """(data, separate test split or None, name of the split ``data`` is, the DataConfig used)
+    for training.
 
-
-def _load_data(data_cfg, log: Callable[[str], None]) -> tuple[Any, Optional[Any], str]:
-    """(data, separate test split or None, name of the split ``data`` is) for training."""
+    A dataset without class labels whose builder offers attribute rows (``data.labels`` =
+    "attributes", e.g. celeba) is read with them.
+    """
     from ganforge.data import build_dataset
     from ganforge.errors import DataError
+
+    def build(cfg):
+        """The dataset, with its attribute rows when it has no classes but offers them."""
+        data = build_dataset(cfg)
+        if data.y is None and cfg.labels == "class":
+            with_rows = build_dataset(replace(cfg, labels="attributes"))
+            if with_rows.y is not None:
+                log(f"{cfg.name} has no classes: learning its {with_rows.y.shape[1]} "
+                    "attributes (data.labels=attributes)")
+                return with_rows, replace(cfg, labels="attributes")
+        return data, cfg
 
     data, test = None, None
     if data_cfg.split == "train":
         try:
-            data = build_dataset(data_cfg)
+            data, data_cfg = build(data_cfg)
             test = build_dataset(replace(data_cfg, split="test"))
         except DataError as err:
             held_from = "train" if data is not None else "test"
@@ -90,20 +101,22 @@ def _load_data(data_cfg, log: Callable[[str], None]) -> tuple[Any, Optional[Any]
             log("the dataset has no separate test split; holding out part of its images")
             test = None
     if data is None:
-        data = build_dataset(data_cfg)
-    if not data.is_image or data.y is None or data.y.dim() != 1 or data.n_classes < 2:
+        data, data_cfg = build(data_cfg)
+    if not data.is_image or data.y is None or (data.y.dim() == 1 and data.n_classes < 2):
         raise ConfigError(f"dataset '{data_cfg.name}' has no class labels for images; "
                           "train-evaluator needs a labelled image dataset (e.g. mnist)")
-    return data, test, data_cfg.split
+    task_of(data).check(data, data_cfg.name)
+    return data, test, data_cfg.split, data_cfg
 
 
 def _net_split(data: Any, test: Optional[Any], split: str, val_fraction: float, split_seed: int,
-               twin: bool) -> tuple[Any, Any, dict[str, Any]]:
+               twin: bool, task: Task) -> tuple[Any, Any, dict[str, Any]]:
     """(train part, held-out part, what was used) for one net.
 
     With a separate test split, it is the held-out part of both nets; the primary net trains on
-    all of ``data`` and the twin on a stratified ``1 - val_fraction`` of it drawn with
-    ``split_seed``. Otherwise each net holds out its own stratified ``val_fraction``.
+    all of ``data`` and the twin on ``1 - val_fraction`` of it drawn with ``split_seed``.
+    Otherwise each net holds out its own ``val_fraction``. Splits are stratified by class for
+    classes and seeded random for attributes (``task.split``).
     """
     def subset(idx: torch.Tensor):
         return replace(data, x=data.x[idx], y=data.y[idx], extra={})
@@ -113,14 +126,18 @@ def _net_split(data: Any, test: Optional[Any], split: str, val_fraction: float, 
                             "source": data.source}
     if not 0 < val_fraction < 1:
         raise ConfigError(f"val_fraction={val_fraction} must be in (0, 1), e.g. 0.2")
-    tr, va = stratified_split(data.y, val_fraction, split_seed)
+    tr, va = task.split(data.y, val_fraction, split_seed)
+    if len(va) == 0 and test is None:
+        raise ConfigError(f"val_fraction={val_fraction} holds out no image of {len(data)}; "
+                          "raise --val-fraction or use more images")
+    how = "stratified" if task.name == "classes" else "random"
     if test is not None:
         return subset(tr), test, {
-            "train": f"{split}, stratified {1 - val_fraction:g} (seed {split_seed}) ({len(tr)})",
+            "train": f"{split}, {how} {1 - val_fraction:g} (seed {split_seed}) ({len(tr)})",
             "heldout": f"test ({len(test)})", "source": data.source}
     return subset(tr), subset(va), {
         "train": f"{split} minus held-out ({len(tr)})",
-        "heldout": f"{split}, stratified {val_fraction:g} (seed {split_seed}) ({len(va)})",
+        "heldout": f"{split}, {how} {val_fraction:g} (seed {split_seed}) ({len(va)})",
         "source": data.source}
 
 
@@ -129,33 +146,24 @@ def _net_split(data: Any, test: Optional[Any], split: str, val_fraction: float, 
 # --------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(N,) predicted classes (CPU) of uint8 or [-1, 1] float (N, C, H, W) images ``x``."""
+def _logits(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(N, K) logits (CPU) of uint8 or [-1, 1] float (N, C, H, W) images ``x``."""
     model.eval()
     out = []
     for i in range(0, len(x), INFER_BATCH):
         xb = x[i:i + INFER_BATCH].to(device)
         xb = xb.float().div(127.5).sub(1) if xb.dtype == torch.uint8 else xb.float()
-        out.append(model(xb)[1].argmax(1).cpu())
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: int,
-              device: torch.device) -> tuple[float, list[Optional[float]]]:
-    """Overall and per-class accuracy of ``model`` on uint8 (N, C, H, W) images ``x``."""
-    right = _predict(model, x, device) == y
-    # None (JSON null, not NaN) for a class absent from the held-out part.
-    per_class = [right[y == k].float().mean().item() if (y == k).any() else None
-                 for k in range(n_classes)]
-    return right.float().mean().item(), per_class
+        out.append(model(xb)[1].float().cpu())
+    return torch.cat(out)
 
 
 def _fit(model: nn.Module, sampler: Any, epochs: int, lr: float, augment: Optional[Callable],
-         seed: int, log: Callable[[str], None]) -> None:
+         seed: int, log: Callable[[str], None], task: Task) -> None:
     """Train ``model`` for ``epochs`` passes of ``sampler`` (AdamW, one-cycle learning rate).
 
     Args:
         augment: ``augment(x, gen)`` applied to every float batch, or None.
+        task: the loss and the predictions counted as right in the log.
     """
     start = time.perf_counter()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
@@ -168,44 +176,55 @@ def _fit(model: nn.Module, sampler: Any, epochs: int, lr: float, augment: Option
     gen = torch.Generator(sampler.device).manual_seed(seed)
     for epoch in range(epochs):
         model.train()
-        loss_sum, right, seen = 0.0, 0, 0
+        loss_sum, right, seen, images = 0.0, 0, 0, 0
         for _ in range(sampler.steps_per_epoch):
             x, y = sampler.next()
             if augment is not None:
                 x = augment(x, gen)
             _, logits = model(x)
-            # No label smoothing: it would cap the softmax confidence that IS relies on.
-            loss = F.cross_entropy(logits, y)
+            loss = task.loss(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             loss_sum += loss.item() * len(y)
-            right += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-        log(f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, train accuracy "
+            images += len(y)
+            n_right, n_answers = task.n_right(logits.detach(), y)
+            right += n_right
+            seen += n_answers
+        log(f"epoch {epoch + 1}/{epochs}: loss {loss_sum / images:.4f}, train accuracy "
             f"{right / seen:.4f} ({time.perf_counter() - start:.0f}s)")
 
 
 def _train_net(train: Any, held: Any, kwargs: dict[str, Any], arch: str, seed: int,
-               settings: dict[str, Any], dev: torch.device, log: Callable[[str], None]
-               ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train one net on ``train``; its held-out accuracy clean, per class and under the suite."""
+               settings: dict[str, Any], dev: torch.device, log: Callable[[str], None],
+               task: Task) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one net on ``train``; its held-out accuracy clean, per class (or attribute) and
+    under the suite."""
     from ganforge.data import BatchSampler
 
     torch.manual_seed(seed)
     model = ARCHS[arch](**kwargs).to(dev)
     sampler = BatchSampler(train, min(settings["batch_size"], len(train)), dev, seed)
-    _fit(model, sampler, settings["epochs"], settings["lr"], AUGMENTS[settings["augment"]](),
-         seed, log)
+    task.prepare(train.y)
+    _fit(model, sampler, settings["epochs"], settings["lr"],
+         AUGMENTS[settings["augment"]](task), seed, log, task)
     # Accuracies of the final model: no model selection on the held-out part.
-    acc, per_class = _accuracy(model, held.x, held.y, train.n_classes, dev)
+    pred = task.predict(_logits(model, held.x, dev))
+    report = task.heldout(pred, held.y.cpu(), train)
     n_suite = min(len(held), SUITE_IMAGES)
-    corrupted = suite_accuracy(lambda xb: _predict(model, xb, dev), held.x[:n_suite],
-                               held.y[:n_suite])
+    report.update(task.suite_report(lambda xb: _logits(model, xb, dev), held.x[:n_suite],
+                                    held.y[:n_suite].cpu()))
     return model, {"seed": seed, "train_size": len(train), "heldout_size": len(held),
-                   "heldout_accuracy": acc, "per_class_accuracy": per_class,
-                   "corrupted_accuracy": corrupted, "suite_images": n_suite}
+                   **report, "suite_images": n_suite}
+
+
+def _balanced_note(report: dict[str, Any]) -> str:
+    """", balanced 0.xxxx (majority baseline 0.yyyy)" for an attribute evaluator, else ""."""
+    if report.get("heldout_balanced_accuracy") is None:
+        return ""
+    return (f"; attributes: balanced accuracy {report['heldout_balanced_accuracy']:.4f}, "
+            f"majority-class baseline {report['majority_baseline']:.4f}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,35 +273,39 @@ def train_evaluator(data_cfg, epochs: int = EPOCHS, batch_size: int = 128, lr: f
     try:
         start = time.perf_counter()
         dev = pick_device(device)
-        data, test, split = _load_data(data_cfg, log)
+        data, test, split, data_cfg = _load_data(data_cfg, log)
+        task = task_of(data)
+        n_outputs = data.y.shape[1] if task.name == "attributes" else data.n_classes
         kwargs = {"in_channels": data.shape[0], "image_size": list(data.shape[1:]),
-                  "n_classes": data.n_classes, "width": width}
+                  "n_classes": n_outputs, "width": width}
         nets, reports, used = {}, {}, {}
         for role, net_seed in (("primary", seed), ("twin", seed + 1)):
             train, held, used[role] = _net_split(data, test, split, val_fraction, net_seed,
-                                                 twin=role == "twin")
+                                                 twin=role == "twin", task=task)
             nets[role], reports[role] = _train_net(
                 train, held, kwargs, arch, net_seed, settings, dev,
-                lambda line, r=role: log(f"{r}: {line}"))
+                lambda line, r=role: log(f"{r}: {line}"), task)
             log(f"{role}: held-out accuracy {reports[role]['heldout_accuracy']:.4f} clean, "
-                f"{reports[role]['corrupted_accuracy']['mean']:.4f} corrupted (mean)")
+                f"{reports[role]['corrupted_accuracy']['mean']:.4f} corrupted (mean)"
+                + _balanced_note(reports[role]))
         seconds = time.perf_counter() - start
         used_threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
 
     name, primary = f"{data_cfg.name}-{arch}", reports["primary"]
-    mix = AUGMENTS[augment]()
+    mix = AUGMENTS[augment](task)
     meta = {
         "name": name, "arch": arch, "arch_kwargs": kwargs, "dataset": data_cfg.name,
-        "recipe_version": RECIPE_VERSION,
-        "recipe": {"augment": augment,
-                   "mix": mix.describe() if isinstance(mix, CorruptionMix) else None,
-                   "suite": SUITE, "suite_seed": SUITE_SEED},
+        "task": task.name, "recipe_version": RECIPE_VERSION,
+        "recipe": {"augment": augment, **task.describe(),
+                   "mix": mix.describe() if hasattr(mix, "describe") else None,
+                   "suite": task.suite, "suite_seed": SUITE_SEED},
         "data": {**used["primary"], "image_size": data_cfg.image_size,
-                 "channels": data_cfg.channels, "limit": data_cfg.limit},
-        **{k: primary[k] for k in ("train_size", "heldout_size", "heldout_accuracy",
-                                   "per_class_accuracy", "corrupted_accuracy", "suite_images")},
+                 "channels": data_cfg.channels, "limit": data_cfg.limit,
+                 "labels": data_cfg.labels, "val_fraction": val_fraction,
+                 "split_seed": seed},
+        **{k: v for k, v in primary.items() if k not in ("seed",)},
         "twin": {**reports["twin"], "data": used["twin"]},
         "class_names": data.class_names, "input_shape": list(data.shape),
         "feature_dim": nets["primary"].embed[0].out_features,
@@ -312,6 +335,8 @@ def add_train_evaluator_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="train (default): test split held out; without a train split, or "
                    "with 'test': hold out --val-fraction of the test split")
     p.add_argument("--limit", type=int, help="use only the first N images of each split")
+    p.add_argument("--image-size", type=int, help="train at this square size (data.image_size; "
+                   "default: the dataset's, 64 for celeba); other sizes are resized to it")
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3, help="peak one-cycle learning rate")
@@ -333,7 +358,8 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     from ganforge.config import DataConfig
 
     data_cfg = DataConfig(name=args.dataset, root=args.data_root, split=args.split,
-                          download=not args.no_download, limit=args.limit)
+                          download=not args.no_download, limit=args.limit,
+                          image_size=args.image_size)
     report = train_evaluator(data_cfg, epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, val_fraction=args.val_fraction, seed=args.seed,
                              out_path=args.out, augment=args.augment, threads=args.threads,
@@ -345,6 +371,8 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
               f"{corrupted['mean']:.4f} corrupted (mean of {len(corrupted) - 1}; worst "
               f"{worst} {corrupted[worst]:.4f}) ({rep['heldout_size']} images: "
               f"{rep['data']['heldout']})")
+    if report.get("per_attribute"):  # attributes: each one beside its majority baseline
+        print(attribute_table(report))
     print(f"saved: {report['path']} (+ .json, recipe v{RECIPE_VERSION}); use it as extractor "
           f"'{report['name']}' or by path")
     return 0

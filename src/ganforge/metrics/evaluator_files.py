@@ -59,14 +59,16 @@ def evaluator_path(out_path: Optional[str | os.PathLike[str]], name: str) -> Pat
     return path / f"{name}.safetensors"
 
 
-def save_evaluator(nets: Mapping[str, torch.nn.Module], path: Path, meta: dict[str, Any]
-                   ) -> tuple[Path, Path]:
+def save_evaluator(nets: Mapping[str, torch.nn.Module], path: Path, meta: dict[str, Any],
+                   half: bool = False) -> tuple[Path, Path]:
     """Write ``path`` (.safetensors, every net under ``ROLE.``) then its ``.json``, each atomically.
 
     Args:
         nets: the nets by role, the primary one first, e.g. {"primary": a, "twin": b}.
         meta: JSON-able description (name, arch, arch_kwargs, data, accuracy, recipe, ...); the
             format version, kind, net list, weights checksum, versions and date are added here.
+        half: store floating tensors as float16 (half the file; loading casts them back to
+            float32, so what is measured is the evaluator as stored).
     """
     from safetensors.torch import save as st_save
 
@@ -74,11 +76,17 @@ def save_evaluator(nets: Mapping[str, torch.nn.Module], path: Path, meta: dict[s
 
     if not nets or "." in "".join(nets):
         raise ValueError(f"net roles must be non-empty names without dots, got {list(nets)}")
-    blob = st_save({f"{role}.{k}": v.detach().cpu().contiguous()
+
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().cpu().contiguous()
+        return v.half() if half and v.is_floating_point() else v
+
+    blob = st_save({f"{role}.{k}": stored(v)
                     for role, net in nets.items() for k, v in net.state_dict().items()})
     st_path, json_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
     fileio.write_bytes(st_path, blob)
     record = {"format_version": FORMAT_VERSION, "kind": KIND, **meta, "nets": list(nets),
+              "weights_dtype": "float16" if half else "float32",
               "tensors_file": st_path.name, "sha256": hashlib.sha256(blob).hexdigest(),
               "ganforge_version": __version__, "torch_version": torch.__version__,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}

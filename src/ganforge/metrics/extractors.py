@@ -5,7 +5,8 @@ An extractor is named by one string (``--evaluator SPEC`` on the command line):
 - ``inception``: the standard FID Inception-v3 (:mod:`ganforge.metrics.inception`);
 - a path to a domain evaluator's ``.safetensors`` or ``.json`` file;
 - an evaluator name such as ``mnist-lenet``, looked up as ``NAME.json`` in
-  :func:`evaluator_dir`, where ``ganforge train-evaluator --dataset mnist`` saves it.
+  :func:`evaluator_dir`, where ``ganforge train-evaluator --dataset mnist`` saves it, then among
+  the evaluators shipped in the package (:data:`SHIPPED_DIR`: ``digits-lenet``).
 
 The evaluator files themselves (format, folder, checksums) are :mod:`.evaluator_files`.
 
@@ -50,9 +51,16 @@ def domain_evaluator(path: str | os.PathLike[str], device: str | torch.device = 
 
 
 def available_evaluators() -> list[str]:
-    """Names of the evaluators saved in the default folder (e.g. ["mnist-lenet"])."""
-    folder = evaluator_dir()
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    """Names of the evaluators saved in the default folder (e.g. ["mnist-lenet"]) and of those
+    shipped inside the package."""
+    names = {p.stem for folder in (evaluator_dir(), SHIPPED_DIR) if folder.is_dir()
+             for p in folder.glob("*.json")}
+    return sorted(names)
+
+
+# Evaluators that ship inside the package (small ones, for the embedded datasets): the quick
+# start measures itself without a download or a training of its own.
+SHIPPED_DIR = Path(__file__).parent / "evaluators"
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -89,8 +97,11 @@ def load_extractor(spec: str, device: str | torch.device = "cpu", **kwargs: Any
     if _looks_like_path(spec):  # a file named explicitly: the user knows which evaluator it is
         return domain_evaluator(Path(spec).expanduser(), device=device, allow_old_recipe=True)
     candidate = evaluator_dir() / f"{spec}.json"
-    if candidate.is_file():
+    if candidate.is_file():  # the user's own (a retrained one wins over a shipped one)
         return domain_evaluator(candidate, device=device)
+    shipped = SHIPPED_DIR / f"{spec}.json"
+    if shipped.is_file():
+        return domain_evaluator(shipped, device=device)
     saved = available_evaluators()
     have = f"saved evaluators: {', '.join(saved)}" if saved else "no evaluator saved there yet"
     raise GanforgeError(

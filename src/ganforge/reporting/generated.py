@@ -1,4 +1,5 @@
-"""Report sections drawn from a generator (confusion matrix, interpolation) and the animation.
+"""Report sections drawn from a generator (confusion matrix, interpolation, attribute flips)
+and the animation.
 
 A :class:`SampleSource` is the generator the report samples from: the trainer's live G while
 a run trains (no checkpoint is read), or the newest checkpoint when ``ganforge report`` rebuilds
@@ -40,6 +41,10 @@ MAX_CLASS_ROWS = 20         # conditional strips show at most this many classes
 ANIMATION_FRAMES = 60       # the page's animation keeps at most this many snapshots ...
 ANIMATION_WIDTH = 720       # ... and scales wider grids down to this many pixels
 ANIMATION_QUALITY = 85      # lossy WebP quality of the animation frames
+# Attributes whose flip grids the report draws when the data names them (CelebA's); data with
+# other 0/1 attributes gets its first FLIP_COUNT columns.
+FLIP_ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Young", "Wearing_Hat")
+FLIP_COUNT = 4
 
 
 @dataclass
@@ -243,6 +248,61 @@ def interpolation_strip(source: SampleSource, steps: int = INTERPOLATION_STEPS, 
     ends = source.noise.z(2 * rows, gen, device="cpu")
     z = torch.cat([path(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)])
     return make_grid(source.sample(z, y), steps)
+
+
+# --------------------------------------------------------------------------------------------
+# Attribute flips
+# --------------------------------------------------------------------------------------------
+
+def flip_attributes(names: Optional[Sequence[str]], k: int,
+                    wanted: Sequence[str] = FLIP_ATTRIBUTES, count: int = FLIP_COUNT
+                    ) -> list[tuple[int, str]]:
+    """(column, name) of the attributes to flip: the ``wanted`` ones the data names, or, when it
+    names none of them (other attribute data), its first ``count`` columns."""
+    names = list(names) if names and len(names) == k else [f"attribute {j}" for j in range(k)]
+    picked = [(names.index(n), n) for n in wanted if n in names]
+    return picked if picked else [(j, names[j]) for j in range(min(count, k))]
+
+
+@torch.no_grad()
+def attribute_flips(source: SampleSource, attributes: Optional[Sequence[str]] = None,
+                    seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """One grid per attribute: that attribute off and on, everything else fixed.
+
+    Row r uses the r-th of ``source.attributes`` (rows of the data) and its own latent z_r;
+    the left column asks for the row with the attribute set to 0, the right one with it set to
+    1, so the two images differ only in what G does with that attribute.
+
+    Args:
+        source: an attribute-conditioned G with its (R, K) 0/1 attribute rows.
+        attributes: names to flip (default: :func:`flip_attributes` of the source's names).
+
+    Returns:
+        [(attribute name, (H, W, 3) uint8 grid of R rows x 2 columns)].
+
+    Raises:
+        ValueError: the source has no attribute rows, or they are not 0/1.
+    """
+    rows = source.attributes
+    if not source.needs_attributes or rows is None:
+        raise ValueError("attribute flips need an attribute-conditioned G and its attribute rows")
+    rows = rows.float().cpu()
+    if not bool(((rows == 0) | (rows == 1)).all()):
+        raise ValueError("attribute flips need 0/1 attribute rows, not continuous conditions")
+    k = rows.shape[1]
+    if attributes is None:
+        chosen = flip_attributes(source.class_names, k)
+    else:
+        names = list(source.class_names or [])
+        chosen = [(names.index(a), a) for a in attributes if a in names]
+    z = source.noise.z(len(rows), torch.Generator().manual_seed(seed), device="cpu")
+    grids = []
+    for column, name in chosen:
+        off, on = rows.clone(), rows.clone()
+        off[:, column], on[:, column] = 0.0, 1.0
+        y = torch.stack([off, on], dim=1).flatten(0, 1)  # off, on, off, on, ... per row
+        grids.append((name, make_grid(source.sample(z.repeat_interleave(2, dim=0), y), 2)))
+    return grids
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Sections, top to bottom: a header (status, steps, time, speed), the diagnostics 
 their advice, the final per-class grid and the fixed-noise grids over training as an animation,
 the training curves grouped by meaning (:mod:`ganforge.reporting.curves`), the in-loop metrics
 with their best step, ``ganforge evaluate`` results, the confusion matrix of conditional samples
-under the dataset's evaluator, a latent interpolation strip, the resolved config (values that
-differ from the defaults in bold) and the environment the run trained in.
+under the dataset's evaluator, attribute flips of an attribute-conditioned G (each attribute
+off and on with everything else fixed), a latent interpolation strip, the resolved config
+(values that differ from the defaults in bold) and the environment the run trained in.
 
 The trainer rebuilds the page while it trains, passing its live G as the sample source so no
 checkpoint is read; ``ganforge report RUN`` rebuilds it from the folder and the newest
@@ -24,8 +25,9 @@ from ganforge.config import Config, DiagnosticsConfig
 from ganforge.metrics.base import HIGHER_IS_BETTER
 from ganforge.reporting import curves
 from ganforge.reporting.diagnostics import read_findings, replay
-from ganforge.reporting.generated import (animation_uri, confusion_view, find_evaluator,
-                                          interpolation_strip, source_from_checkpoint)
+from ganforge.reporting.generated import (animation_uri, attribute_flips, confusion_view,
+                                          find_evaluator, interpolation_strip,
+                                          source_from_checkpoint)
 from ganforge.reporting.page import (array_uri, environment, figure_uri, file_uri, render,
                                      write_page)
 from ganforge.run.folder import RunFolder, flatten
@@ -140,19 +142,26 @@ def evaluator_label(protocol: dict[str, Any]) -> Optional[str]:
 
 def generator_sections(run: RunFolder, source: Any, evaluators: Optional[dict[str, Any]]
                        ) -> dict[str, Any]:
-    """Confusion matrix and interpolation strip from ``source`` (a :class:`SampleSource`)."""
+    """Confusion matrix, attribute flips and interpolation strip from ``source`` (a
+    :class:`SampleSource`)."""
     out: dict[str, Any] = {"origin": None, "confusion": None, "confusion_note": None,
-                           "interpolation": None, "interpolation_note": None}
+                           "interpolation": None, "interpolation_note": None,
+                           "flips": [], "flips_note": None,
+                           # The flips section only exists for attribute-conditioned runs.
+                           "show_flips": bool(
+                               run.config.get("model", {}).get("conditional")
+                               and run.config.get("data", {}).get("labels") == "attributes")}
     if not run.is_image:
         note = "drawn for image models only (this run's samples are points)"
-        out["confusion_note"] = out["interpolation_note"] = note
+        out["confusion_note"] = out["interpolation_note"] = out["flips_note"] = note
         return out
     if source is None:
         source, why = source_from_checkpoint(run)
         if source is None:
-            out["confusion_note"] = out["interpolation_note"] = why
+            out["confusion_note"] = out["interpolation_note"] = out["flips_note"] = why
             return out
     out["origin"] = f"{source.origin} (step {source.step})"
+    out["flips"], out["flips_note"] = flips_section(source)
     if source.needs_attributes and source.attributes is None:
         out["interpolation_note"] = ("this G is conditioned on the data's attribute rows; the "
                                      "strip is drawn by the report the trainer writes")
@@ -170,6 +179,20 @@ def generator_sections(run: RunFolder, source: Any, evaluators: Optional[dict[st
     else:
         out["confusion"] = dataclasses.asdict(confusion_view(source, extractor))
     return out
+
+
+def flips_section(source: Any) -> tuple[list[dict[str, str]], Optional[str]]:
+    """Attribute flip grids of an attribute-conditioned G, or ([], why there are none)."""
+    if not source.needs_attributes:
+        return [], "drawn for models conditioned on attribute vectors (data.labels=attributes)"
+    if source.attributes is None:
+        return [], ("this G is conditioned on the data's attribute rows; the flips are drawn "
+                    "by the report the trainer writes")
+    try:
+        grids = attribute_flips(source)
+    except ValueError as err:  # continuous conditions: nothing to switch off and on
+        return [], str(err)
+    return [{"attribute": name, "image": array_uri(grid)} for name, grid in grids], None
 
 
 def config_section(run: RunFolder) -> list[dict[str, Any]]:

@@ -304,8 +304,9 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"one of: {', '.join(EXPORTERS.names())}")
     p.add_argument("--out", "-o", required=True, help="the file (onnx, torchscript) or a new "
                    "folder (hub)")
-    p.add_argument("--checkpoint", help="'best' or a checkpoints/step_*.json file (default: "
-                   "the newest)")
+    p.add_argument("--checkpoint", help="'best' (kept by eval.best), a name in RUN/checkpoints such "
+                   "as min_5 (log.checkpoint_minutes) or a checkpoints/*.json file "
+                   "(default: the newest)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -103,13 +103,22 @@ class Run:
                                       "(model.safetensors, config.json); pass one")
             return ckpt.latest_checkpoint(self.path)
         ckpt_path = Path(checkpoint)
-        if str(checkpoint) == "best":  # kept by eval.best inside the run folder
-            ckpt_path = self.path / CHECKPOINT_DIR / "best.json"
+        if is_checkpoint_name(str(checkpoint)):  # best, min_5, ...: in RUN/checkpoints
+            ckpt_path = self.path / CHECKPOINT_DIR / f"{checkpoint}.json"
             if not ckpt_path.is_file():
-                raise CheckpointError(f"run '{self.path}' has no best checkpoint; train "
-                                      "with eval.every and eval.best set")
+                raise CheckpointError(self._missing(str(checkpoint)))
         tensors, meta = ckpt.load_checkpoint(ckpt_path)
         return ckpt_path, tensors, meta
+
+    def _missing(self, name: str) -> str:
+        """The one-line error for a checkpoint name the run folder does not hold."""
+        if name == "best":
+            return (f"run '{self.path}' has no best checkpoint; train with eval.every and "
+                    "eval.best set")
+        folder = self.path / CHECKPOINT_DIR
+        have = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        return (f"run '{self.path}' has no checkpoint '{name}' (it has: "
+                f"{', '.join(have) or 'none'}); pass one of those or a checkpoints/*.json path")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -206,7 +215,18 @@ class Run:
         return arr[:, 0] if arr.ndim == 4 and arr.shape[1] == 1 else arr
 
 
+def is_checkpoint_name(text: str) -> bool:
+    """Whether ``--checkpoint TEXT`` names a checkpoint inside the run folder (``best``,
+    ``min_5`` of ``log.checkpoint_minutes``, ``step_000001000``) rather than a file path."""
+    return bool(text) and "/" not in text and "\\" not in text and not text.endswith(
+        (".json", ".safetensors"))
+
+
 def load_run(path: str | Path, checkpoint: Optional[str | Path] = None, device: str = "cpu"
              ) -> Run:
-    """Load a run folder (newest valid checkpoint unless one is given) or a hub export."""
+    """Load a run folder (newest valid checkpoint unless one is given) or a hub export.
+
+    ``checkpoint``: None or "latest" (the newest valid one), a name in ``RUN/checkpoints``
+    ("best", "min_5", "step_000001000") or the path of a checkpoint's JSON file.
+    """
     return Run(path, checkpoint, device)

@@ -109,3 +109,40 @@ def test_mnist_test_split_from_shared_data(mnist_root, tmp_path):
     assert run.n_classes == 10 and run.class_names[:3] == ["0", "1", "2"]
     grid = np.asarray(Image.open(tmp_path / "m" / "final_grid.png"))
     assert grid.ndim == 3 and grid.shape[0] > grid.shape[1] / 2  # 10 class rows, 3 columns
+
+
+def test_checkpoint_minutes_save_named_states_that_load(tmp_path):
+    """log.checkpoint_minutes leaves checkpoints/min_<m> at increasing steps, outside the
+    rotation; each loads by path and by name; a resumed run does not save passed ones again."""
+    from ganforge.run import checkpoint as ckpt
+
+    overrides = preset_on_generated_data("gan-mnist", steps=1) + [
+        "train.steps=none", "train.minutes=0.04", "log.checkpoint_minutes=[0.015,0.03]",
+        "log.sample_every=100000", "log.checkpoint_every=100000", "log.keep_checkpoints=1"]
+    run_dir = tmp_path / "r"
+    run = api.train("gan-mnist", overrides=overrides, out=str(run_dir), log=lambda m: None)
+    folder = run_dir / "checkpoints"
+    named = {p.stem: json.loads(p.read_text()) for p in folder.glob("min_*.json")}
+    assert sorted(named) == ["min_0.015", "min_0.03"]
+    steps = [named["min_0.015"]["step"], named["min_0.03"]["step"], run.step]
+    assert 0 < steps[0] < steps[1] < steps[2], steps
+    assert 0.9 <= named["min_0.015"]["elapsed_s"] < named["min_0.03"]["elapsed_s"]
+    assert [p.name for p in ckpt.list_checkpoints(run_dir)] == [f"step_{run.step:09d}.json"]
+    by_path = api.load_run(run_dir, checkpoint=str(folder / "min_0.015.json"))
+    by_name = api.load_run(run_dir, checkpoint="min_0.03")
+    assert (by_path.step, by_name.step) == (steps[0], steps[1])
+    assert not torch.equal(by_path.generate(n=4, seed=1), by_name.generate(n=4, seed=1))
+    saved_at = {p.name: p.stat().st_mtime_ns for p in folder.glob("min_*.json")}
+    api.train(overrides=["train.minutes=0.05"], resume=str(run_dir), log=lambda m: None)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("min_*.json")} == saved_at
+
+
+def test_checkpoint_minutes_are_range_checked():
+    from ganforge.errors import ConfigError
+
+    assert resolve("gan-mnist").log.checkpoint_minutes == []
+    assert resolve("gan-mnist", overrides=["log.checkpoint_minutes=1,2,5"]).log.checkpoint_minutes \
+        == [1.0, 2.0, 5.0]
+    for bad in ("[2,1]", "[0,1]", "[1,1]"):
+        with pytest.raises(ConfigError, match="checkpoint_minutes"):
+            resolve("gan-mnist", overrides=[f"log.checkpoint_minutes={bad}"])

@@ -76,3 +76,47 @@ def test_direction_of_improvement():
     assert not monitor.improved({"Metrics/fid": 12.0}, 2)
     assert monitor.improved({"Metrics/fid": 9.0}, 3) and monitor.best_step == 3
     assert "label-acc" in HIGHER_IS_BETTER and "fid" not in HIGHER_IS_BETTER
+
+
+def test_final_metrics_land_in_metrics_json_and_the_closing_summary(evaluator, tmp_path):
+    """eval.final scores the final G as `ganforge evaluate RUN` does, writes metrics.json, and
+    the run ends with those numbers and where the report is."""
+    from ganforge.cli import closing_summary
+    from ganforge.metrics.evaluate import evaluate
+
+    overrides = preset_on_generated_data("cdcgan-mnist", steps=3) + [
+        'eval.final=["label-acc","fid"]', "eval.final_samples=60", "data.split=test",
+        f'eval.extractor="{evaluator}"', "log.report_every_s=0"]
+    lines: list[str] = []
+    api.train("cdcgan-mnist", overrides=overrides, out=str(tmp_path / "r"), log=lines.append)
+    saved = {r["name"]: r for r in json.loads((tmp_path / "r" / "metrics.json").read_text())[
+        "results"]}
+    assert set(saved) == {"acc60_synthetic-lenet", "fid60_synthetic-lenet"}
+    assert any(line.startswith("acc60_synthetic-lenet") for line in lines)  # printed at the end
+    # The same numbers as `ganforge evaluate RUN` on the same checkpoint, samples and seed.
+    again = {r.name: r.value for r in evaluate(tmp_path / "r", ["label-acc", "fid"],
+                                               str(evaluator), n_fake=60, log=lambda m: None)}
+    assert again == {name: r["value"] for name, r in saved.items()}
+    summary = closing_summary(tmp_path / "r")
+    assert f"report:     {tmp_path / 'r' / 'report.html'}" in summary
+    assert "metric:     acc60_synthetic-lenet = " in summary and "ganforge generate" in summary
+
+
+def test_unknown_final_metric_stops_the_run_before_its_folder(tmp_path):
+    overrides = preset_on_generated_data("cdcgan-mnist", steps=2) + ['eval.final=["nope"]']
+    with pytest.raises(ConfigError, match="unknown metric 'nope'"):
+        api.train("cdcgan-mnist", overrides=overrides, out=str(tmp_path / "r"),
+                  log=lambda m: None)
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_final_evaluator_names_both_fixes_before_the_run_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_HOME", str(tmp_path / "home"))  # no user evaluators
+    overrides = preset_on_generated_data("cdcgan-mnist", steps=2) + ['eval.final=["fid"]']
+    with pytest.raises(GanforgeError) as info:
+        api.train("cdcgan-mnist", overrides=overrides, out=str(tmp_path / "r"),
+                  log=lambda m: None)
+    message = str(info.value)
+    assert "\n" not in message and "ganforge train-evaluator --dataset synthetic" in message
+    assert "--set eval.final=[]" in message
+    assert not (tmp_path / "r").exists()

@@ -159,7 +159,13 @@ class Trainer:
         if self.step == 0:
             self.hooks.snapshot(0)
         self.guard.prepare(self)
-        while not self._budget_done(start):
+        # Clock values a resumed run has already passed are not saved again.
+        timed = [m for m in cfg.log.checkpoint_minutes if m * 60 > self.elapsed]
+        while True:
+            clock = time.perf_counter() - start  # one reading: checkpoints and budget agree
+            timed = self._timed_checkpoints(clock, timed)
+            if self._budget_done(clock):
+                break
             self.train_step()
             problem = self.guard.check(self.step)  # NaN/Inf in this step's losses or weights
             if problem is not None:
@@ -191,10 +197,28 @@ class Trainer:
         bar.close()
         return self.finish(images_per_s)
 
-    def _budget_done(self, start: float) -> bool:
-        done = self.budget.done(self.step, time.perf_counter() - start)
+    def _budget_done(self, elapsed_s: float) -> bool:
+        done = self.budget.done(self.step, elapsed_s)
         # Clocks differ between ranks: under torchrun a time budget stops them all together.
         return self.world.any(done) if self.budget.minutes is not None else done
+
+    def _timed_checkpoints(self, elapsed_s: float, pending: list[float]) -> list[float]:
+        """Save ``checkpoints/min_<m>`` for each of ``pending`` (minutes, increasing) that the
+        training clock has reached; returns those still ahead.
+
+        The check runs where the time budget's does, with the same clock reading, so
+        ``min_5`` of a longer run is the state a 5-minute run ends with. A step that passes
+        several values saves each name (the same state).
+        """
+        # Every rank saves together (save gathers the stats), as the time budget stops them.
+        while pending and self.world.any(elapsed_s >= pending[0] * 60):
+            self.elapsed = elapsed_s
+            name = f"min_{pending[0]:g}"
+            self.save(name=name)
+            self.log(f"saved checkpoints/{name} at step {self.step} "
+                     f"({elapsed_s / 60:.2f} min of training)")
+            pending = pending[1:]
+        return pending
 
     def pretrain_discriminator(self) -> None:
         """The loss's D warm-up on real batches (e.g. ACGAN's class head), before step 1.

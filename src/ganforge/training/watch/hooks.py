@@ -6,7 +6,8 @@
   attached to the stats collector when the run folder opens (rank 0 only);
 * :class:`~.progress.ProgressImages`: the fixed-noise grids, then GIF, final grid, loss plot;
 * :class:`~.report.RunWatch`: ``environment.json``, the diagnostics, ``report.html`` rebuilds;
-* :class:`~.monitor.MetricMonitor`: in-loop metrics and the best checkpoint they pick.
+* :class:`~.monitor.MetricMonitor`: in-loop metrics and the best checkpoint they pick;
+* :class:`~.monitor.FinalScore`: ``eval.final``, the final G scored into ``metrics.json``.
 
 Under ``torchrun`` every rank gets watchers (``main=False`` on ranks other than 0): every rank
 must agree on when metrics run and whether they improved, but only rank 0 renders, writes and
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from ganforge.training.step.hooks import HookContext, RunHooks
-from ganforge.training.watch.monitor import MetricMonitor
+from ganforge.training.watch.monitor import FinalScore, MetricMonitor
 from ganforge.training.watch.progress import ProgressImages
 from ganforge.training.watch.report import RunWatch
 from ganforge.training.watch.trackers import Tracker, TrackerContext, check_trackers, open_trackers
@@ -45,6 +46,8 @@ class Watchers(RunHooks):
         if setup.cfg.eval.every > 0:
             state = (ctx.state or {}).get("monitor")
             self.monitor = MetricMonitor(setup, log=ctx.log, state=state)
+        # eval.final: the final G scored like `ganforge evaluate RUN` (rank 0; checked now).
+        self.final = FinalScore(setup, ctx.log) if setup.cfg.eval.final and main else None
         self.images: Optional[ProgressImages] = None
         self.watch: Optional[RunWatch] = None
         check_trackers(setup.cfg.log.trackers)  # a missing extra stops the run before its folder
@@ -86,6 +89,8 @@ class Watchers(RunHooks):
     def close(self, step: int) -> None:
         for tracker in self.trackers:  # closed with the stats already; a no-op then
             tracker.close()
+        if self.final is not None and self.main:  # before the last report, which shows them
+            self.final.score(self.ctx.run_dir)
         if self.watch is not None:
             self.watch.finish(step)
 

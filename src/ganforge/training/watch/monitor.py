@@ -10,15 +10,19 @@ configured metrics with the run's domain evaluator, reports them as ``Metrics/<n
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import torch
 
+from ganforge.errors import GanforgeError
 from ganforge.imaging import to_uint8
 from ganforge.metrics import METRICS
-from ganforge.metrics.base import HIGHER_IS_BETTER, WITHOUT_FEATURES
+from ganforge.metrics.base import HIGHER_IS_BETTER, WITHOUT_FEATURES, MetricResult
 from ganforge.metrics.context import EvalContext
 from ganforge.metrics.extractors import load_extractor
+from ganforge.metrics.evaluate import evaluate, format_table, run_reference, save_results
+from ganforge.run.layout import METRICS_FILE
 from ganforge.run.sampling import render_samples
 
 if TYPE_CHECKING:
@@ -97,3 +101,43 @@ class MetricMonitor:
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": self.best_value, "best_step": self.best_step,
                 "best_metric": self.cfg.best, "history": self.history}
+
+
+class FinalScore:
+    """``eval.final``: the final G scored exactly as ``ganforge evaluate RUN`` scores it (the run's
+    newest checkpoint, ``eval.final_samples`` samples, the run's own test split as the real set),
+    merged into ``RUN/metrics.json`` and printed, so a run ends with its numbers.
+
+    Built before the run folder is written: unknown metrics or a missing evaluator stop the run
+    before it starts, not after it trained.
+
+    Args:
+        setup: the run's components (config, device).
+        log: one-line console messages.
+    """
+
+    def __init__(self, setup: "Setup", log: Callable[[str], None] = print) -> None:
+        cfg = setup.cfg
+        self.names, self.log = list(cfg.eval.final), log
+        self.samples, self.seed = cfg.eval.final_samples, cfg.train.seed
+        self.device = str(setup.device)
+        for name in self.names:
+            METRICS.get(name)
+        self.extractor = None
+        if setup.data.is_image and set(self.names) - WITHOUT_FEATURES:
+            spec = cfg.eval.extractor or f"{cfg.data.name}-lenet"
+            try:
+                self.extractor = load_extractor(spec)
+            except GanforgeError as err:
+                # A preset that scores itself (cgan-digits) pointed at other data: say both fixes.
+                raise type(err)(f"eval.final={self.names} needs the evaluator '{spec}': {err}; "
+                                "or train without the final scoring: --set eval.final=[]") from err
+
+    def score(self, run_dir: Path) -> list[MetricResult]:
+        """Score the newest checkpoint of ``run_dir``; write and print the results."""
+        results = evaluate(run_dir, self.names, self.extractor, run_reference(run_dir),
+                           self.samples, seed=self.seed, device=self.device, log=self.log)
+        save_results(run_dir / METRICS_FILE, run_dir, results)
+        for line in format_table(results).splitlines():
+            self.log(line)
+        return results
