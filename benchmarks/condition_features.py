@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import report  # benchmarks/report.py (this folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -139,6 +142,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    machine = report.machine_info(torch.get_num_threads())  # load average at the start
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
@@ -158,7 +162,9 @@ def main(argv: list[str]) -> int:
           f"{result['total_s']:.0f} s in all")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        args.out.write_text(json.dumps({"command": report.command_line(REPO, sys.argv),
+                                    "machine": machine, "loadavg_end": list(os.getloadavg()),
+                                    **result}, indent=2) + "\n")
     return 0
 
 

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import report  # benchmarks/report.py (this folder is on sys.path)
+
+REPO = Path(__file__).resolve().parents[1]
 
 N_TEST = 5000
 
@@ -63,6 +68,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     torch.set_num_threads(1)
+    machine = report.machine_info(torch.get_num_threads())  # load average at the start
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -75,7 +81,9 @@ def main(argv: list[str]) -> int:
                       f"+- {row['radius_std']:.3f}, {row['train_s']:.0f} s", flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"steps": args.steps, "runs": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"command": report.command_line(REPO, sys.argv), "machine": machine,
+                                    "loadavg_end": list(os.getloadavg()),
+                                    "steps": args.steps, "runs": rows}, indent=2) + "\n")
     return 0
 
 

@@ -247,6 +247,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if name in args.parts:
             print(f"[{time.perf_counter() - t0:6.0f}s] {name}", flush=True)
             part(args, res, ev, grids)
+            # What is done so far is on disk: a later part that fails loses only itself.
+            fr.write_results({**res, "partial": True,
+                              "machine": {**res["machine"], "loadavg_end": list(os.getloadavg())},
+                              "wall_s": round(time.perf_counter() - t0, 1)},
+                             args.out_dir, "faces_cpu")
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     paths = fr.write_results(res, args.out_dir, "faces_cpu")

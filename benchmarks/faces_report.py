@@ -175,7 +175,9 @@ def render_markdown(res: dict[str, Any]) -> str:
              f"{m['threads']} torch threads; load average at start "
              f"{_f(m['loadavg_start'][0], 2)}, at end {_f(m['loadavg_end'][0], 2)}  ",
              f"Software: torch {m['torch']}, ganforge commit {m['ganforge_commit']}  ",
-             f"Total wall time {_f(res['wall_s'] / 60, 1)} min.", ""]
+             f"Total wall time {_f(res['wall_s'] / 60, 1)} min."
+             + (" **Partial: the parts below are done, the run went on.**"
+                if res.get("partial") else ""), ""]
     if "evaluator" in res:
         lines += _evaluator_md(res["evaluator"])
     if "wgan" in res:

@@ -156,6 +156,7 @@ def closing_summary(run_dir: Path) -> str:
     """The lines a training run ends with: where its report is, its headline numbers (from
     ``eval.final``/``ganforge evaluate`` in ``metrics.json``, else the last in-loop metrics)
     and the next commands to try."""
+    from ganforge.metrics.base import per_class_line, protocol_line
     from ganforge.run.folder import RunFolder
     from ganforge.run.layout import REPORT_FILE
 
@@ -172,6 +173,9 @@ def closing_summary(run_dir: Path) -> str:
                 extra += f", evaluators disagree on {details['disagreement']:.1%}"
             extra += ")"
         lines.append(f"metric:     {name} = {result.get('value'):.4g}{extra}")
+        for line in (per_class_line(details), protocol_line(result.get("protocol") or {})):
+            if line:
+                lines.append(f"            {line}")
     if not folder.evaluations:
         keys = {k for record in folder.records for k in record if k.startswith("Metrics/")}
         last = {k[len("Metrics/"):]: folder.last(k) for k in keys}

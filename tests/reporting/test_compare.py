@@ -42,7 +42,7 @@ def test_config_differences_lists_only_differing_keys(three_runs):
     runs = [RunFolder.read(p) for p in three_runs]
     rows = {r["key"]: r["cells"] for r in config_differences(runs)}
     assert rows == {
-        "optim.lr_d": ["0.0004", "0.0004", "0.001"],
+        "optim.lr_d": ["0.0002", "0.0002", "0.001"],
         "run_name": ['"a"', '"b"', "null"],
         "train.seed": ["0", "1", "0"],
     }

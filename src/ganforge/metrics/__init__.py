@@ -13,9 +13,11 @@ them); nothing is computed, read or downloaded until a metric runs.
 * :mod:`.condition`: condition fit of vector-conditioned samples (toy-2d ring-angle);
 * :mod:`.attributes`: attribute accuracy of attribute-conditioned samples (``attr-acc``) and the
   IS analogue of an attribute evaluator (``attr-is``);
-* :mod:`.extractors`, :mod:`.domain_evaluator`, :mod:`.evaluator`, :mod:`.evaluator_files`,
-  :mod:`.corruptions`, :mod:`.inception`: the feature extractors (domain evaluators that
-  ganforge trains on corrupted images, with a twin; the FID Inception network);
+* :mod:`.extractors`, :mod:`.domain_evaluator`, :mod:`.evaluator`, :mod:`.evaluator_tasks`,
+  :mod:`.evaluator_files`, :mod:`.corruptions`, :mod:`.inception`: the feature extractors
+  (domain evaluators that ganforge trains on corrupted images, with a twin, for classes or
+  binary attributes; the FID Inception network). ``evaluators/`` holds the ones that ship
+  with the package (``digits-lenet``);
 * :mod:`.parzen`, :mod:`.condition`: Parzen-window log-likelihood; how samples follow a
   continuous condition;
 * :mod:`.reference_files`: any folder or npz of images as the real set (``--reference``);

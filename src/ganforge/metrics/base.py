@@ -110,5 +110,35 @@ class MetricResult:
     protocol: dict[str, Any] = field(default_factory=dict)
 
 
+def per_class_line(details: dict[str, Any]) -> Optional[str]:
+    """"per class: 0 0.98 · 1 0.99 · ..." from a label accuracy's details, or None when the
+    result has no per-class accuracies (names from ``class_names`` when the data has them)."""
+    per = details.get("per_class")
+    if not isinstance(per, list) or not per:
+        return None
+    names = details.get("class_names")
+    names = names if isinstance(names, list) and len(names) == len(per) else range(len(per))
+    return "per class: " + " · ".join(f"{n} {'–' if v is None else f'{v:.2f}'}"
+                                      for n, v in zip(names, per))
+
+
+def protocol_line(protocol: dict[str, Any]) -> Optional[str]:
+    """"10,000 samples vs 1,000 real (digits test split), digits-lenet recipe v2": what a
+    result was measured on, in one line, or None when the protocol says too little."""
+    n_fake = protocol.get("n_fake")
+    if not n_fake:
+        return None
+    text = f"{n_fake:,} samples"
+    ref = protocol.get("reference") or {}
+    where = " ".join(str(ref[k]) for k in ("dataset", "split") if ref.get(k))
+    if protocol.get("n_real"):
+        text += f" vs {protocol['n_real']:,} real" + (f" ({where} split)" if where else "")
+    if protocol.get("extractor"):
+        text += f", {protocol['extractor']}"
+        if protocol.get("extractor_recipe") is not None:
+            text += f" recipe v{protocol['extractor_recipe']}"
+    return text
+
+
 EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
 METRICS: Registry[Callable[..., MetricResult]] = Registry("metric")

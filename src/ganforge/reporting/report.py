@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ganforge.config import Config, DiagnosticsConfig
-from ganforge.metrics.base import HIGHER_IS_BETTER
+from ganforge.metrics.base import HIGHER_IS_BETTER, per_class_line, protocol_line
 from ganforge.reporting import curves
 from ganforge.reporting.diagnostics import read_findings, replay
 from ganforge.reporting.generated import (animation_uri, attribute_flips, confusion_view,
@@ -121,7 +121,9 @@ def evaluations_section(run: RunFolder) -> list[dict[str, Any]]:
     return [{"name": name, "value": r.get("value"),
              "details": {k: v for k, v in (r.get("details") or {}).items()
                          if isinstance(v, (int, float))},
-             "evaluator": evaluator_label(r.get("protocol") or {})}
+             "evaluator": evaluator_label(r.get("protocol") or {}),
+             "per_class": per_class_line(r.get("details") or {}),
+             "protocol": protocol_line(r.get("protocol") or {})}
             for name, r in sorted(run.evaluations.items())]
 
 

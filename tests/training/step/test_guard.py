@@ -18,7 +18,7 @@ from ganforge.training.step.guard import NonFiniteGuard
 from ganforge.training.step.loop import Trainer
 from tests.training.step.test_loop import preset_on_generated_data
 
-LR = 4e-4  # gan-mnist's rates
+LR = resolve("gan-mnist").optim.lr_g  # the rates the trainer starts from
 
 
 def _trainer(tmp_path, *overrides, steps=10, resume=False, logs=None):

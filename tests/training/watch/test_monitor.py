@@ -100,6 +100,12 @@ def test_final_metrics_land_in_metrics_json_and_the_closing_summary(evaluator, t
     summary = closing_summary(tmp_path / "r")
     assert f"report:     {tmp_path / 'r' / 'report.html'}" in summary
     assert "metric:     acc60_synthetic-lenet = " in summary and "ganforge generate" in summary
+    per_class = saved["acc60_synthetic-lenet"]["details"]["per_class"]
+    names = saved["acc60_synthetic-lenet"]["details"]["class_names"]
+    assert f"per class: {names[0]} {per_class[0]:.2f} · {names[1]} {per_class[1]:.2f}" in summary
+    assert "60 samples vs 60 real (synthetic test split), synthetic-lenet recipe v2" in summary
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "per class: " in html and "60 samples vs 60 real (synthetic test split)" in html
 
 
 def test_unknown_final_metric_stops_the_run_before_its_folder(tmp_path):

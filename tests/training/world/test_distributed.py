@@ -57,8 +57,10 @@ PHASES = {  # loss -> (preset, overrides): plain BCE, a double backward, a two-h
     "acgan": ("acgan-mnist", tiny(1) + SMALL_CONV + ["loss.pretrain_steps=1"]),
 }
 # No BatchNorm and no dropout: a rank's batch statistics cannot differ from the big batch's.
+# No EMA: the comparisons below read the trained G's own weights.
 EQUIV = ("cgan-mnist", tiny(4) + ["model.g_hidden=[32,32]", "model.d_hidden=[32]",
                                   "model.g_norm=none", "model.d_dropout=0",
+                                  "train.ema_half_life=none", "train.ema_rampup=none",
                                   "log.tensorboard=true", "eval.every=2", "eval.samples=100",
                                   "eval.metrics=fid", "eval.best=fid"])
 # Five critic steps per G step: G's DDP forwards without gradients, then one with them.
