@@ -170,8 +170,8 @@ def cmd_score(args: argparse.Namespace, argv: list[str]) -> int:
     person = person_readings(read, cond)
     sure = person["confident"]
     evaluators: dict[str, Any] = {}
-    every = {recipe: predictions(path, images) for recipe, path in (("v2", args.new),
-                                                                    ("v1", args.old))}
+    recipes = [("v2", args.new)] + ([("v1", args.old)] if args.old else [])
+    every = {recipe: predictions(path, images) for recipe, path in recipes}
     for recipe, preds in every.items():
         for role, pred in preds.items():
             right = pred[order] == cond
@@ -209,8 +209,8 @@ def cmd_score(args: argparse.Namespace, argv: list[str]) -> int:
                 "elapsed_s": summary["elapsed_s"], "images_per_s_final": summary["images_per_s"]},
         "evaluators_made_by": {
             "v2": "ganforge train-evaluator --dataset mnist --data-root ../shared/data",
-            "v1": "ganforge train-evaluator --dataset mnist --data-root ../shared/data "
-                  "--augment affine --epochs 6"},
+            **({"v1": "ganforge train-evaluator --dataset mnist --data-root ../shared/data "
+                      "--augment affine --epochs 6"} if args.old else {})},
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine,
         "loadavg_end": list(os.getloadavg()), "n_samples": int(len(labels)),
         "subset_size": int(len(order)), "how_read": read.get("how"), "note": args.note,
@@ -223,17 +223,18 @@ def cmd_score(args: argparse.Namespace, argv: list[str]) -> int:
                                         for k in range(10)]},
         "evaluators": evaluators, "target": TARGET,
         "label_acc_metric": {recipe: label_acc_result(path, images, labels)
-                             for recipe, path in (("v2", args.new), ("v1", args.old))},
+                             for recipe, path in recipes},
         "disputed": disputed(order, cond, person["digits"], every),
     }
     from ganforge import fileio
 
     # Dataset sources name absolute folders; the results say them relative to the repository.
     text = json.dumps(res, indent=2).replace(str(REPO.parent) + os.sep, ".." + os.sep)
-    fileio.write_text(args.out_dir / "evaluator_reading.json", text + "\n")
-    fileio.write_text(args.out_dir / "evaluator_reading.md", render(res))
-    print(f"person {readings}, v2 {v2:.4f}, v1 {evaluators['v1 primary']['accuracy_subset']:.4f} "
-          f"on the subset; wrote {args.out_dir / 'evaluator_reading.md'}")
+    fileio.write_text(args.out_dir / f"{args.stem}.json", text + "\n")
+    fileio.write_text(args.out_dir / f"{args.stem}.md", render(res))
+    v1 = evaluators.get("v1 primary", {}).get("accuracy_subset")
+    print(f"person {readings}, v2 {v2:.4f}" + (f", v1 {v1:.4f}" if v1 is not None else "")
+          + f" on the subset; wrote {args.out_dir / args.stem}.md")
     return 0
 
 
@@ -263,10 +264,13 @@ def render(res: dict[str, Any]) -> str:
         f"{r['steps']} steps at batch {r['batch_size']} (seed {r['seed']}, "
         f"{r['threads']} thread(s), {r['elapsed_s']:.0f} s on the shared machine), 10,000 "
         "samples from `ganforge generate RUN --n 10000 --format npz --seed 0`. Evaluators: v2 "
-        f"`{res['evaluators_made_by']['v2']}`, v1 `{res['evaluators_made_by']['v1']}`, i.e. "
-        "the clean-trained recipe v1 reproduced (its JSON records recipe 2 with augment "
-        "'affine', which the loader refuses unless allowed); the seed-0 runs of "
-        "`benchmarks/evaluator_mnist.py --recipes v2 v1`, same code path.", "",
+        f"`{res['evaluators_made_by']['v2']}`"
+        + (f", v1 `{res['evaluators_made_by']['v1']}`, i.e. "
+           "the clean-trained recipe v1 reproduced (its JSON records recipe 2 with augment "
+           "'affine', which the loader refuses unless allowed); the seed-0 runs of "
+           "`benchmarks/evaluator_mnist.py --recipes v2 v1`, same code path."
+           if "v1" in res["evaluators_made_by"] else " (no clean-trained v1 in this run)."),
+        "",
         *([f"Note: {res['note']}", ""] if res.get("note") else []),
         "How the person read: " + (res["how_read"] or "(not given)"), "",
         "Candidates of ambiguous samples: " + (res["how_candidates"] or "(none)"), "",
@@ -281,8 +285,9 @@ def render(res: dict[str, Any]) -> str:
                    f"{'PASS' if rd['pass'] else 'FAIL'} |")
     out += ["", f"On the {n_sure} samples the person read without doubt, the person reads "
             f"{p['accuracy_confident']:.4f} as their label, v2 "
-            f"{ev['v2 primary']['accuracy_confident']:.4f}, v1 "
-            f"{ev['v1 primary']['accuracy_confident']:.4f}.", "",
+            f"{ev['v2 primary']['accuracy_confident']:.4f}"
+            + (f", v1 {ev['v1 primary']['accuracy_confident']:.4f}" if "v1 primary" in ev
+               else "") + ".", "",
             f"## Label accuracy ({res['n_samples']:,} samples, the subset, its confident part)", "",
             "| reader | all samples | subset | confident part | agrees with the person (subset) |",
             "|---|---|---|---|---|",
@@ -300,13 +305,15 @@ def render(res: dict[str, Any]) -> str:
     out += ["", "Per class, all samples (v1 and v2 primary; the person's first choice on the "
             "subset):", "",
             "| digit | " + " | ".join(str(k) for k in range(10)) + " |", "|---" * 11 + "|",
-            "| v1 | " + " | ".join(f"{a:.3f}" for a in ev["v1 primary"]["per_class_10k"]) + " |",
+            *(["| v1 | " + " | ".join(f"{a:.3f}" for a in ev["v1 primary"]["per_class_10k"])
+                + " |"] if "v1 primary" in ev else []),
             "| v2 | " + " | ".join(f"{a:.3f}" for a in ev["v2 primary"]["per_class_10k"]) + " |",
             "| person | " + " | ".join(f"{a:.3f}" for a in p["per_class_subset"]) + " |", "",
             "What the misread samples are taken for (share of each recipe's misreadings, all "
             "samples):", "", "| digit | " + " | ".join(str(k) for k in range(10)) + " |",
             "|---" * 11 + "|",
-            "| v1 | " + " | ".join(f"{a:.3f}" for a in ev["v1 primary"]["misread_as_10k"]) + " |",
+            *(["| v1 | " + " | ".join(f"{a:.3f}" for a in ev["v1 primary"]["misread_as_10k"])
+                + " |"] if "v1 primary" in ev else []),
             "| v2 | " + " | ".join(f"{a:.3f}" for a in ev["v2 primary"]["misread_as_10k"]) + " |",
             "",
             f"## Disputed subset samples ({len(res['disputed'])})", "",
@@ -330,7 +337,10 @@ def main(argv: list[str]) -> int:
         p.add_argument("--per-class", type=int, default=30)
     score = sub.choices["score"]
     score.add_argument("--new", type=Path, required=True, help="recipe v2 evaluator .json")
-    score.add_argument("--old", type=Path, required=True, help="recipe v1 evaluator .json")
+    score.add_argument("--old", type=Path, help="recipe v1 evaluator .json (optional: the "
+                       "clean-trained recipe, for comparison)")
+    score.add_argument("--stem", default="evaluator_reading",
+                       help="result file names: OUT_DIR/STEM.{json,md}")
     score.add_argument("--labels", type=Path, required=True, help="the person's reading")
     score.add_argument("--threads", type=int, default=2)
     score.add_argument("--out-dir", type=Path, default=RESULTS)

@@ -236,7 +236,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "command": report.command_line(REPO, sys.argv if argv is None else ["x", *argv]),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": report.machine_info(args.threads),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: (fr.shown_path(str(v)) if isinstance(v, Path) else v)
+                     for k, v in vars(args).items()},
     }
     t0 = time.perf_counter()
     print(f"faces benchmark: parts {' '.join(args.parts)}, {args.minutes:g} min per run, "

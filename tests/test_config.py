@@ -81,6 +81,20 @@ def test_unknown_preset_lists_presets():
         resolve("nope")
 
 
+def test_a_toml_file_unsets_an_optional_key_of_its_base_with_none(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('base = "cgan-mnist"\n[train]\nema_half_life = "none"\n'
+                    'ema_rampup = "None"\nepochs = "null"\nsteps = 10\n')
+    cfg = resolve(config_file=str(path))
+    assert resolve("cgan-mnist").train.ema_half_life == 10000
+    assert cfg.train.ema_half_life is None and cfg.train.ema_rampup is None
+    assert cfg.train.epochs is None and cfg.train.steps == 10
+    assert resolve("cgan-seed001-mnist").train.ema_half_life is None
+    path.write_text('[train]\nbatch_size = "none"\n')  # not optional: still refused
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        resolve(config_file=str(path))
+
+
 def test_config_file_with_base(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('base = "dcgan-mnist"\n[train]\nbatch_size = 32\n')

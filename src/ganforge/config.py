@@ -243,7 +243,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
+        # TOML has no null: a file unsets an optional key (one its base preset set) with "none".
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
             return None
         return _coerce(value, args[0], key)
     if origin is list:
