@@ -71,14 +71,15 @@ def test_list_shows_reproductions_apart(capsys):
     _, out, _ = run_cli(capsys, "list")
     tuned, _, rest = out.partition("reproductions (")
     reproductions = rest.split("\nmodels:")[0]
-    expected = {"acgan-kmnist", "acgan-kmnist49", "cgan-paper-mnist", "dcgan-celeba64",
-                "dcgan-cifar10", "dcgan-folder64", "dcgan-seed002-mnist", "wgan-gp-celeba64"}
+    expected = {"acgan-kmnist", "acgan-kmnist49", "cgan-paper-mnist", "cgan-seed001-mnist",
+                "dcgan-celeba64", "dcgan-cifar10", "dcgan-folder64", "dcgan-seed002-mnist",
+                "wgan-gp-celeba64"}
     listed = {line.split()[0] for line in reproductions.splitlines()[1:] if line.strip()}
     assert listed == expected
     assert {p for p in list_presets() if resolve(p).reproduces} == expected
     # A preset built on a reproduction that changes it says it is not one.
     assert "  cdcgan-celeba64-attributes " in tuned and "  cgan-mnist " in tuned
-    assert "[seed 002]" in reproductions
+    assert "[seed 002]" in reproductions and "[seed 001]" in reproductions
 
 
 def test_summary_seed002_matches_hand_count(capsys):
