@@ -242,20 +242,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     t0 = time.perf_counter()
     print(f"faces benchmark: parts {' '.join(args.parts)}, {args.minutes:g} min per run, "
           f"{args.threads} threads -> {args.out_dir}/faces_cpu.{{json,md}}", flush=True)
+
+    def write(partial: bool) -> list[Path]:
+        """The results so far, with the load average and wall time at this moment."""
+        now = {**res, "machine": {**res["machine"], "loadavg_end": list(os.getloadavg())},
+               "wall_s": round(time.perf_counter() - t0, 1)}
+        return fr.write_results({**now, "partial": True} if partial else now, args.out_dir,
+                                "faces_cpu")
+
     ev = part_evaluator(args, res)
     for name, part in (("wgan", part_wgan), ("tuned", part_tuned),
                        ("attributes", part_attributes)):
         if name in args.parts:
             print(f"[{time.perf_counter() - t0:6.0f}s] {name}", flush=True)
             part(args, res, ev, grids)
-            # What is done so far is on disk: a later part that fails loses only itself.
-            fr.write_results({**res, "partial": True,
-                              "machine": {**res["machine"], "loadavg_end": list(os.getloadavg())},
-                              "wall_s": round(time.perf_counter() - t0, 1)},
-                             args.out_dir, "faces_cpu")
-    res["machine"]["loadavg_end"] = list(os.getloadavg())
-    res["wall_s"] = round(time.perf_counter() - t0, 1)
-    paths = fr.write_results(res, args.out_dir, "faces_cpu")
+            write(partial=True)  # a later part that fails loses only itself
+    paths = write(partial=False)
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 

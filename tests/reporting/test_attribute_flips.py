@@ -14,7 +14,7 @@ from ganforge.reporting.report import build_report
 from ganforge.run.sampling import NoiseSampler
 from tests.conftest import fast_overrides
 from tests.data.conftest import fake_celeba  # noqa: F401  (fixture)
-from tests.reporting.conftest import decoded_images
+from tests.reporting.conftest import decoded_images, train_on_fake_faces
 
 
 class ShowsItsInputs(nn.Module):
@@ -83,12 +83,7 @@ def test_flips_need_binary_attribute_rows():
 
 
 def test_the_trainers_report_shows_the_flips(tmp_path, fake_celeba):  # noqa: F811
-    fake_celeba(tmp_path / "data", n=12)
-    overrides = fast_overrides(2, batch=4) + [
-        "data.root=" + str(tmp_path / "data"), "data.split=train", "data.download=false",
-        "data.image_size=16", "model.g_width=4", "model.d_width=4", "log.report_every_s=0"]
-    api.train("acgan-celeba64-attributes", overrides=overrides, out=str(tmp_path / "r"),
-              log=lambda m: None)
+    train_on_fake_faces(tmp_path, fake_celeba, "acgan-celeba64-attributes")
     html = (tmp_path / "r" / "report.html").read_text()
     assert '<section id="attributes">' in html and 'href="#attributes"' in html
     # The fake faces name none of Smiling, Eyeglasses, ...: their first four attributes.

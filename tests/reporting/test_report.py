@@ -14,7 +14,7 @@ from ganforge.reporting import curves
 from ganforge.reporting.report import build_report
 from tests.conftest import fast_overrides
 from tests.data.conftest import fake_celeba  # noqa: F401  (fixture)
-from tests.reporting.conftest import (assert_self_contained, decoded_images,
+from tests.reporting.conftest import (assert_self_contained, decoded_images, train_on_fake_faces,
                                       tiny_cgan_overrides)
 
 SECTIONS = ("overview", "diagnostics", "samples", "curves", "metrics", "labels",
@@ -216,12 +216,7 @@ def test_cli_report_errors_are_one_line(tmp_path, capsys):
 def test_attribute_conditioned_run(tmp_path, fake_celeba):  # noqa: F811
     """The trainer's report draws the strip with attribute rows of the data; a rebuild from
     the checkpoint alone (no data) says why it cannot."""
-    fake_celeba(tmp_path / "data", n=12)
-    overrides = fast_overrides(2, batch=4) + [
-        "data.root=" + str(tmp_path / "data"), "data.split=train", "data.download=false",
-        "data.image_size=16", "model.g_width=4", "model.d_width=4", "log.report_every_s=0"]
-    api.train("cdcgan-celeba64-attributes", overrides=overrides, out=str(tmp_path / "r"),
-              log=lambda m: None)
+    train_on_fake_faces(tmp_path, fake_celeba, "cdcgan-celeba64-attributes")
     html = (tmp_path / "r" / "report.html").read_text()
     assert 'alt="latent interpolation strip"' in html
     assert "the confusion matrix needs a class-conditional model" in html
