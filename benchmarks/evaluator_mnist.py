@@ -1,9 +1,14 @@
-"""MNIST domain evaluator: held-out accuracy clean and corrupted, training time, feature speed.
+"""MNIST-like domain evaluators: held-out accuracy clean and corrupted, training time, feature speed.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/evaluator_mnist.py                       # recipe v2, seed 0
+    .venv/bin/python benchmarks/evaluator_mnist.py                       # MNIST, recipe v2, seed 0
     .venv/bin/python benchmarks/evaluator_mnist.py --recipes v2 v1 --keep benchmarks/_work/evaluators
+    .venv/bin/python benchmarks/evaluator_mnist.py --dataset kmnist      # Kuzushiji-MNIST
+
+``--dataset kmnist`` runs the same protocol on the 10,000 KMNIST test characters (results
+``results/evaluator_kmnist.*``); its held-out accuracy is the ceiling of label accuracy for
+KMNIST generators.
 
 Protocol (offline): the 10,000 MNIST test digits from ``../shared/data``; ``train_evaluator``
 with its defaults, i.e. exactly ``ganforge train-evaluator --dataset mnist --data-root
@@ -17,8 +22,8 @@ label-accuracy computation). Recipe ``v1`` is the clean-trained recipe (random a
 epochs), trained with ``--augment affine --epochs 6`` for comparison.
 
 Target: clean held-out accuracy >= 99.0% for the v2 recipe's nets. Writes
-``results/evaluator_mnist.{json,md}``; ``--keep DIR`` keeps the evaluator files
-(``DIR/<recipe>-s<seed>/mnist-lenet.*``).
+``results/evaluator_<dataset>.{json,md}``; ``--keep DIR`` keeps the evaluator files
+(``DIR/<recipe>-s<seed>/<dataset>-lenet.*``).
 """
 
 from __future__ import annotations
@@ -42,10 +47,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 0.99
+# dataset name -> (folder under ../shared/data, what its images are called, target or None).
+# KMNIST is harder than MNIST (about 95% for a small CNN on the full split), so no fixed target.
+DATASETS = {"mnist": ("MNIST", "digits", TARGET), "kmnist": ("KMNIST", "characters", None)}
 RECIPES = {"v2": {}, "v1": {"augment": "affine", "epochs": 6}}  # train_evaluator arguments
 
 
-def run_seed(recipe: str, seed: int, threads: int, folder: Path) -> dict[str, Any]:
+def run_seed(dataset: str, recipe: str, seed: int, threads: int, folder: Path
+             ) -> dict[str, Any]:
     """Train the pair for ``seed`` with ``recipe``; time feature extraction of all 10k images."""
     import torch
 
@@ -53,7 +62,7 @@ def run_seed(recipe: str, seed: int, threads: int, folder: Path) -> dict[str, An
     from ganforge.data import build_dataset
     from ganforge.metrics.evaluator import DomainEvaluator, train_evaluator
 
-    cfg = DataConfig(name="mnist", root=str(SHARED_DATA), split="test", download=False)
+    cfg = DataConfig(name=dataset, root=str(SHARED_DATA), split="test", download=False)
     lines: list[str] = []
     rep = train_evaluator(cfg, seed=seed, out_path=str(folder), threads=threads,
                           log=lines.append, **RECIPES[recipe])
@@ -93,8 +102,11 @@ def render(res: dict[str, Any]) -> str:
     runs = res["runs"]
     v2 = [n["heldout_accuracy"] for r in runs if r["recipe"] == "v2" for n in r["nets"]]
     m = res["machine"]
+    dataset = res.get("dataset", "mnist")
+    folder, items, target = DATASETS[dataset]
     out = [
-        "# MNIST domain evaluator (lenet): held-out accuracy clean and corrupted, and speed", "",
+        f"# {folder} domain evaluator (lenet): held-out accuracy clean and corrupted, and speed",
+        "",
         f"Command: `{res['command']}`  ",
         f"Date (UTC): {res['date']}  ",
         f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores "
@@ -103,18 +115,23 @@ def render(res: dict[str, Any]) -> str:
         f"{m['ganforge_commit']} (+ the working-tree changes of this measurement)  ",
         f"Threads: {m['threads']}; load average at start {m['loadavg_start'][0]:.2f}, at end "
         f"{res['loadavg_end'][0]:.2f} (the machine is shared; times are upper bounds)", "",
-        "Protocol: MNIST test split (10,000 digits, `../shared/data`); `train_evaluator` "
-        "defaults, i.e. `ganforge train-evaluator --dataset mnist --data-root ../shared/data` "
+        f"Protocol: {folder} test split (10,000 {items}, `../shared/data`); `train_evaluator` "
+        f"defaults, i.e. `ganforge train-evaluator --dataset {dataset} --data-root "
+        "../shared/data` "
         "(recipe v2: corruption mix, 10 epochs, batch 128, AdamW one-cycle peak lr 3e-3, width "
-        "24; the primary net and its twin each hold out their own stratified 2,000 digits, split "
-        "seeds s and s + 1). Recipe v1: random affine only, 6 epochs (the clean-trained "
-        "evaluators of earlier results). Accuracy of the final models on their held-out digits, "
+        f"24; the primary net and its twin each hold out their own stratified 2,000 {items}, "
+        "split seeds s and s + 1). Recipe v1: random affine only, 6 epochs (the clean-trained "
+        f"evaluators of earlier results). Accuracy of the final models on their held-out {items}, "
         "clean and under each corruption of the suite. Feature time: loading the saved "
-        "evaluator + features and logits of all 10,000 digits, median of 3.", "",
+        f"evaluator + features and logits of all 10,000 {items}, median of 3.", "",
         "## Target", "",
         "| target | result | detail |", "|---|---|---|",
     ]
-    if v2:
+    if v2 and target is None:
+        out.append(f"| none fixed: the held-out accuracy is the ceiling of label accuracy | - | "
+                   f"min {min(v2):.2%}, mean {statistics.mean(v2):.2%} over {len(v2)} nets "
+                   "(primary and twin) |")
+    elif v2:
         out.append(f"| >= 99.0% clean held-out, recipe v2 | "
                    f"{'PASS' if min(v2) >= TARGET else 'FAIL'} | min {min(v2):.2%}, mean "
                    f"{statistics.mean(v2):.2%} over {len(v2)} nets (primary and twin) |")
@@ -138,28 +155,32 @@ def render(res: dict[str, Any]) -> str:
         per_class = ", ".join(f"{k}: {_pct(a)}" for k, a in enumerate(worst["per_class_accuracy"]))
         out += ["", f"Per-class clean held-out accuracy of the weakest v2 net (seed "
                 f"{worst['seed']}, {worst['role']}): {per_class}."]
-    out += ["", "The >= 99.0% target on the test split for an evaluator trained on the 60k "
-            "training split needs that split, which is not available offline here; run "
-            "`ganforge train-evaluator --dataset mnist` online to check it.", ""]
+    out += ["", f"An evaluator trained on the 60k training split and scored on the test split "
+            "needs that split, which is not available offline here; run "
+            f"`ganforge train-evaluator --dataset {dataset}` online to check it.", ""]
     return "\n".join(out)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--recipes", nargs="+", choices=tuple(RECIPES), default=["v2"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, help="keep the evaluator files in this folder")
     args = parser.parse_args(argv[1:])
-    if not (SHARED_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
-        sys.exit(f"the MNIST test split is not in {SHARED_DATA}; see shared/data/README.md")
+    folder_name = DATASETS[args.dataset][0]
+    if not (SHARED_DATA / folder_name / "raw" / "t10k-images-idx3-ubyte").is_file():
+        sys.exit(f"the {folder_name} test split is not in {SHARED_DATA}; "
+                 "see shared/data/README.md")
 
     import torch
 
     torch.set_num_threads(args.threads)
     res: dict[str, Any] = {
-        "benchmark": "evaluator_mnist", "command": command_line(argv),
+        "benchmark": f"evaluator_{args.dataset}", "dataset": args.dataset,
+        "command": command_line(argv),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": report.machine_info(args.threads), "target": TARGET, "runs": [],
     }
@@ -167,7 +188,7 @@ def main(argv: list[str]) -> int:
         for recipe in args.recipes:
             for seed in args.seeds:
                 folder = Path(tmp) / f"{recipe}-s{seed}"
-                run = run_seed(recipe, seed, args.threads, folder)
+                run = run_seed(args.dataset, recipe, seed, args.threads, folder)
                 res["runs"].append(run)
                 if args.keep:
                     shutil.copytree(folder, args.keep / folder.name, dirs_exist_ok=True)
@@ -178,9 +199,10 @@ def main(argv: list[str]) -> int:
     res["loadavg_end"] = list(os.getloadavg())
     from ganforge import fileio
 
-    fileio.write_text(args.out_dir / "evaluator_mnist.json", json.dumps(res, indent=2) + "\n")
-    fileio.write_text(args.out_dir / "evaluator_mnist.md", render(res))
-    print(f"wrote {args.out_dir / 'evaluator_mnist.md'}")
+    stem = args.out_dir / f"evaluator_{args.dataset}"
+    fileio.write_text(stem.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
+    fileio.write_text(stem.with_suffix(".md"), render(res))
+    print(f"wrote {stem.with_suffix('.md')}")
     return 0
 
 

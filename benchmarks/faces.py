@@ -3,7 +3,7 @@ attribute-conditioned GANs, all on the 12,000 CelebA faces of ``../shared/data``
 
 Run from the repository root on an otherwise idle machine::
 
-    .venv/bin/python benchmarks/faces.py                                  # everything, ~2 h
+    .venv/bin/python benchmarks/faces.py                                  # everything, ~1.8 h
     .venv/bin/python benchmarks/faces.py --parts wgan tuned --evaluator celeba-lenet
     .venv/bin/python benchmarks/faces.py --minutes 0.2 --limit 500 --evaluator-epochs 1 \\
         --n 200 --threads 1 --out-dir /tmp/faces-smoke                  # pipeline check, minutes
@@ -27,11 +27,18 @@ Parts (``--parts``, default all, in this order):
     fifteenths of the budget (1, 2, 3, 5, 10 minutes of the default 15): FID at each and at the
     end (the time-to-quality curve; FID after 5 and 15 minutes), a grid.
 ``attributes``
-    ``cdcgan-celeba64-attributes`` and ``acgan-celeba64-attributes`` for ``--cond-minutes``
-    (default ``--minutes``): samples generated for the attribute rows of the faces the
-    evaluator held out, read back per attribute (``attr-acc``) against those real faces' own
-    score under the same evaluator; FID; the flip grids of Smiling, Eyeglasses, Male and
-    Blond_Hair.
+    ``--attribute-presets`` (default ``cdcgan-celeba64-attributes``,
+    ``acgan-celeba64-attributes`` and the CPU-sized ``r3gan-celeba32-attributes``) for
+    ``--cond-minutes`` (default ``--minutes``): samples generated for the attribute rows of the
+    faces the evaluator held out, read back per attribute (``attr-acc``) against those real
+    faces' own score under the same evaluator; FID; the flip grids of Smiling, Eyeglasses, Male
+    and Blond_Hair.
+
+``--merge`` keeps the parts of an earlier ``faces_cpu.json`` that this command does not run
+(attribute rows are replaced per preset), and lists every command that contributed::
+
+    .venv/bin/python benchmarks/faces.py --parts attributes --merge \
+        --attribute-presets r3gan-celeba32-attributes --cond-minutes 15
 
 Results: ``--out-dir``/``faces_cpu.{json,md}`` (command, machine, load average before and
 after every part) and small PNGs (each at most 300 KB) in ``--out-dir``/``faces/``. Run folders
@@ -55,7 +62,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("evaluator", "wgan", "tuned", "attributes")
 WGAN, TUNED = "wgan-gp-celeba64", "r3gan-celeba32"
-CONDITIONED = ("cdcgan-celeba64-attributes", "acgan-celeba64-attributes")
+CONDITIONED = ("cdcgan-celeba64-attributes", "acgan-celeba64-attributes",
+               "r3gan-celeba32-attributes")
 CURVE_FRACTIONS = (1 / 15, 2 / 15, 3 / 15, 5 / 15, 10 / 15)  # of the budget, then its end
 FLIPPED = ("Smiling", "Eyeglasses", "Male", "Blond_Hair")
 
@@ -173,8 +181,8 @@ def part_attributes(args: argparse.Namespace, res: dict[str, Any], ev: Any, out:
     from ganforge.metrics.context import EvalContext
     from ganforge.run.loaded import load_run
 
-    rows_out = []
-    for preset in CONDITIONED:
+    rows_out = [r for r in res.get("attributes", []) if r["preset"] not in args.attribute_presets]
+    for preset in args.attribute_presets:
         folder, facts = train(preset, args, args.cond_minutes)
         ref = reference(args, folder)
         _, rows, note = heldout_attributes(ev, ref, args.n)
@@ -203,6 +211,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
                    "and tuned runs (default 15)")
     p.add_argument("--cond-minutes", type=float, help="budget of each attribute-conditioned "
                    "run (default: --minutes)")
+    p.add_argument("--attribute-presets", nargs="+", default=list(CONDITIONED),
+                   help="presets of the attributes part")
+    p.add_argument("--merge", action="store_true", help="keep the parts of an earlier "
+                   "faces_cpu.json in --out-dir that this command does not run")
     p.add_argument("--limit", type=int, help="train on the first N faces only (smoke runs)")
     p.add_argument("--n", type=int, default=5000, help="samples (and real faces) per score")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -232,13 +244,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     torch.set_num_threads(args.threads)
     grids = args.out_dir / "faces"
     grids.mkdir(parents=True, exist_ok=True)
-    res: dict[str, Any] = {
-        "command": report.command_line(REPO, sys.argv if argv is None else ["x", *argv]),
+    command = report.command_line(REPO, sys.argv if argv is None else ["x", *argv])
+    earlier = args.out_dir / "faces_cpu.json"
+    res: dict[str, Any] = {}
+    if args.merge and earlier.is_file():
+        res = json.loads(earlier.read_text())
+        res["earlier_commands"] = [*res.get("earlier_commands", []),
+                                   {"command": res["command"], "date_utc": res["date_utc"],
+                                    "machine": res["machine"], "wall_s": res.get("wall_s")}]
+        if "evaluator" not in args.parts:  # keep the trained evaluator's full record
+            args.evaluator_record = res.get("evaluator")
+    res.update({
+        "command": command,
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": report.machine_info(args.threads),
         "settings": {k: (fr.shown_path(str(v)) if isinstance(v, Path) else v)
-                     for k, v in vars(args).items()},
-    }
+                     for k, v in vars(args).items() if k != "evaluator_record"},
+    })
     t0 = time.perf_counter()
     print(f"faces benchmark: parts {' '.join(args.parts)}, {args.minutes:g} min per run, "
           f"{args.threads} threads -> {args.out_dir}/faces_cpu.{{json,md}}", flush=True)
@@ -251,6 +273,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                 "faces_cpu")
 
     ev = part_evaluator(args, res)
+    if getattr(args, "evaluator_record", None):
+        res["evaluator"] = args.evaluator_record
     for name, part in (("wgan", part_wgan), ("tuned", part_tuned),
                        ("attributes", part_attributes)):
         if name in args.parts:

@@ -175,6 +175,10 @@ def render_markdown(res: dict[str, Any]) -> str:
              f"{m['threads']} torch threads; load average at start "
              f"{_f(m['loadavg_start'][0], 2)}, at end {_f(m['loadavg_end'][0], 2)}  ",
              f"Software: torch {m['torch']}, ganforge commit {m['ganforge_commit']}  ",
+             *[f"Earlier command (parts kept): `{e['command']}` ({e['date_utc']}, load "
+               f"{_f(e['machine']['loadavg_start'][0], 2)} → "
+               f"{_f(e['machine']['loadavg_end'][0], 2)})  "
+               for e in res.get("earlier_commands", [])],
              f"Total wall time {_f(res['wall_s'] / 60, 1)} min."
              + (" **Partial: the parts below are done, the run went on.**"
                 if res.get("partial") else ""), ""]
@@ -198,12 +202,14 @@ def render_markdown(res: dict[str, Any]) -> str:
                   "Samples generated for the attribute rows of the faces the evaluator held "
                   "out, read back by the evaluator; the ceiling is those real faces' own "
                   "reading (same rows, same evaluator).", "",
-                  "| preset | attr-acc (mean balanced) | real faces | mean accuracy | real faces "
-                  "| twin | disagreement | FID |", "|---|---|---|---|---|---|---|---|"]
+                  "| preset | minutes | steps | attr-acc (mean balanced) | real faces | mean "
+                  "accuracy | real faces | twin | disagreement | FID |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["attributes"]:
             a = r["attr_acc"]
             fid = next(iter(r["scores"].values()))["value"]
-            lines.append(f"| {r['preset']} | {_f(a['value'])} | {_f(a['real_balanced'])} | "
+            lines.append(f"| {r['preset']} | {r['minutes']:g} | {r['steps']} | {_f(a['value'])} | "
+                         f"{_f(a['real_balanced'])} | "
                          f"{_f(a['mean_accuracy'])} | {_f(a['real_accuracy'])} | "
                          f"{_f(a['twin_balanced'])} | {_f(a['disagreement'])} | {_f(fid, 2)} |")
         lines += ["", "Balanced accuracy per attribute (samples / real faces):", "",

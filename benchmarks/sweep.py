@@ -62,12 +62,29 @@ def train_and_score(preset: str, name: str, overrides: list[str], args: argparse
     run = api.train(preset, overrides=base + overrides, out=str(run_dir), log=lambda m: None)
     summary = json.loads((run_dir / "summary.json").read_text())
     scores = scorer.score(run_dir, conditional=run.n_classes > 0)
+    config = json.loads((run_dir / "config.json").read_text())
     return {"preset": preset, "variant": name, "overrides": overrides, "seed": args.seed,
+            # What the run trained with, so a row stays true after its preset changes.
+            "resolved": {k: config[k] for k in ("model", "loss", "optim", "train")},
             "minutes": args.minutes, "threads": args.threads, "steps": summary["steps"],
             "images_per_s": summary["images_per_s"], "load_before": list(load_before),
             "load_after": list(os.getloadavg()), "wall_s": round(time.perf_counter() - start, 1),
             "scoring": scorer.info, **{k: v for k, v in scores.items()
                                        if k not in ("per_class", "histogram")}}
+
+
+def settings(record: dict[str, Any]) -> str:
+    """The run's overrides, or the key settings of the preset as it resolved then."""
+    if record["overrides"]:
+        return f"`{' '.join(record['overrides'])}`"
+    r = record.get("resolved")
+    if not r:
+        return "(preset)"
+    t, o = r["train"], r["optim"]
+    ema = (f"EMA half-life {t['ema_half_life']:g}" if t.get("ema_half_life")
+           else f"EMA {t['ema']:g}" if t.get("ema") else "no EMA")
+    return (f"(preset: batch {t['batch_size']}, lr {o['lr_g']:g}/{o['lr_d']:g}, {ema}, loss "
+            f"{r['loss']['name']})")
 
 
 def table(records: list[dict[str, Any]], floor: Optional[float]) -> str:
@@ -79,7 +96,7 @@ def table(records: list[dict[str, Any]], floor: Optional[float]) -> str:
         ratio = f"{r['fid'] / floor:.1f}" if floor else "–"
         tail = (f"{r['acc']:.3f} | {r['worst']:.3f} |" if conditional else
                 f"{r['entropy']:.3f} | {r['min_share']:.3f} |")
-        lines.append(f"| {r['variant']} | `{' '.join(r['overrides']) or '(preset)'}` | "
+        lines.append(f"| {r['variant']} | {settings(r)} | "
                      f"{r['seed']} | {r['minutes']:g} | {r['steps']} | {r['images_per_s']:,.0f} "
                      f"| {r['load_before'][0]:.1f}/{r['load_after'][0]:.1f} | {r['fid']:.2f} | "
                      f"{ratio} | {r['precision']:.3f} | {r['recall']:.3f} | {tail}")

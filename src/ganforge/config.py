@@ -179,7 +179,7 @@ class DiagnosticsConfig:
     d_wins_real: float = 0.95         # "D wins": D(x) >= this ...
     d_wins_fake: float = 0.05         # ... and D(G(z)) <= this for window_steps
     class_ratio: float = 3.0          # ACGAN: class loss on reals > ratio x that on fakes ...
-    class_gap: float = 0.5            # ... and above it by this much (nats) for window_steps
+    class_gap: float = 0.05           # ... and above it by this much (nats) for window_steps
     collapse_ratio: float = 0.25      # mode collapse: fixed-noise diversity < this x its peak
                                       # and x the real data's
     entropy_ratio: float = 0.6        # ... or predicted-class entropy < this x its peak

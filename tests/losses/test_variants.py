@@ -138,6 +138,22 @@ def test_acgan_reports_class_loss_on_real_and_fake_separately():
     assert out.stats["Acc/D/class_real"].item() == 1.0
     assert out.stats["Acc/D/class_fake"].item() == 0.5
     assert out.loss.item() == pytest.approx(2 * math.log(2) + ce_real + ce_fake, rel=1e-6)
+
+
+def test_acgan_names_the_fake_side_heldout_when_the_head_does_not_train_on_fakes():
+    loss = LOSSES.get("acgan")(cfg(name="acgan", class_on_fake=False))
+    D = LinearD(3, 0.0, n_classes=3)
+    real = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    fake = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    y_real, y_fake = torch.tensor([0, 1]), torch.tensor([2, 2])
+    out = loss.discriminator_loss(D, real, y_real, fake, y_fake)
+    ce_real = F.cross_entropy(real, y_real).item()
+    ce_fake = F.cross_entropy(fake, y_fake).item()
+    assert "Loss/D/class_fake" not in out.stats and "Acc/D/class_fake" not in out.stats
+    assert out.stats["Loss/D/class_fake_heldout"].item() == pytest.approx(ce_fake)
+    assert out.stats["Acc/D/class_fake_heldout"].item() == 0.5
+    # Measured, not trained: only the real side enters D's loss.
+    assert out.loss.item() == pytest.approx(2 * math.log(2) + ce_real, rel=1e-6)
     # class_on_fake=false: D's class head learns from real images only
     only_real = LOSSES.get("acgan")(cfg(name="acgan", class_on_fake=False))
     out2 = only_real.discriminator_loss(D, real, y_real, fake, y_fake)

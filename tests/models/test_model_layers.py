@@ -374,6 +374,22 @@ def test_cgan_paper_output_is_rescaled_sigmoid():
     assert torch.allclose(x.view(5, -1), torch.tanh(a / 2), atol=1e-6)
 
 
+def test_cgan_paper_discriminator_reads_pixels_in_0_1():
+    torch.manual_seed(0)
+    _, D, _ = build_from_config(ModelConfig(arch="cgan-paper", conditional=True), (1, 28, 28), 10)
+    D.eval()
+    x, y = torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4)
+    with torch.no_grad():
+        out = D(x, y)
+        # The paper's D on the paper's pixels: the first layer sees (x + 1) / 2.
+        hx = D.x_branch(((x + 1) / 2).reshape(4, -1))
+        expected = D.out(D.joint(torch.cat([hx, D.y_branch(torch.eye(10)[y])], 1))).squeeze(1)
+        on_minus_one_to_one = D.out(D.joint(torch.cat(
+            [D.x_branch(x.reshape(4, -1)), D.y_branch(torch.eye(10)[y])], 1))).squeeze(1)
+    assert torch.allclose(out.adv, expected)
+    assert not torch.allclose(out.adv, on_minus_one_to_one)
+
+
 def test_cgan_paper_refuses_unconditional():
     with pytest.raises(ConfigError, match="model.conditional=true"):
         model_args(ModelConfig(arch="cgan-paper", conditional=False), (1, 28, 28), 10)

@@ -3,6 +3,8 @@ report.html for attribute-conditioned runs."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -95,6 +97,19 @@ def test_the_trainers_report_shows_the_flips(tmp_path, fake_celeba):  # noqa: F8
     html = build_report(tmp_path / "r").read_text()
     assert "data-attribute=" not in html
     assert "the flips are drawn by the report the trainer writes" in html
+
+
+def test_the_cpu_sized_attribute_preset_projects_the_attributes_and_shows_flips(
+        tmp_path, fake_celeba):  # noqa: F811
+    run_dir = train_on_fake_faces(tmp_path, fake_celeba, "r3gan-celeba32-attributes")
+    record = json.loads((run_dir / "model.json").read_text())
+    d_args = record["model_args"]["discriminator"]
+    # D sees the face alone and scores <embed(y), phi(x)>; no BatchNorm (R1/R2 need it so).
+    assert (d_args["label_mode"], d_args["multi_label"], d_args["norm"]) == (
+        "projection", True, "none")
+    assert record["n_classes"] == len(record["class_names"]) > 1
+    html = (run_dir / "report.html").read_text()
+    assert html.count('class="card" data-attribute=') == 4
 
 
 def test_runs_without_attribute_conditions_have_no_flips_section(tmp_path):

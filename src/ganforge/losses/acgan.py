@@ -10,7 +10,10 @@ Seed 000 found its ACGAN failing by comparing the class loss and accuracy on rea
 those on fakes: D learned to classify the fakes (an easy, self-consistent task G helps with)
 but not real digits. So the statistics report both sides separately:
 ``Loss/D/class_real``, ``Loss/D/class_fake``, ``Acc/D/class_real``, ``Acc/D/class_fake``, and the
-adversarial parts ``Loss/D/adv``, ``Loss/G/adv``, ``Loss/G/class``, ``Acc/G/class``.
+adversarial parts ``Loss/D/adv``, ``Loss/G/adv``, ``Loss/G/class``, ``Acc/G/class``. With
+``loss.class_on_fake=false`` the head never trains on fakes, and their side is reported as
+``Loss/D/class_fake_heldout`` / ``Acc/D/class_fake_heldout``: the ``class-imbalance`` diagnostic
+reads ``class_fake`` only, since a low class loss on fakes the head never saw is G succeeding.
 
 Options seed 000 tried: noisy soft labels for D (``loss.real_label_range``,
 ``loss.fake_label_range``) and pre-training the class head on real data
@@ -76,13 +79,16 @@ class ACGANLoss(NonSaturatingLoss):
         cls_total = cls_real + cls_fake if self.cfg.class_on_fake else cls_real
         loss = adv.loss + self.cfg.class_weight * cls_total
         stats = dict(adv.stats)
+        # Fakes the head does not train on are named apart: their low class loss is G's doing,
+        # not the head learning from fakes, so the class-imbalance check must not compare them.
+        fake = "class_fake" if self.cfg.class_on_fake else "class_fake_heldout"
         stats.update({
             "Loss/D": loss.detach(),
             "Loss/D/adv": adv.loss.detach(),
             "Loss/D/class_real": cls_real.detach(),
-            "Loss/D/class_fake": cls_fake.detach(),
+            f"Loss/D/{fake}": cls_fake.detach(),
             "Acc/D/class_real": class_accuracy(out_real.cls, y_real),
-            "Acc/D/class_fake": class_accuracy(out_fake.cls, y_fake),
+            f"Acc/D/{fake}": class_accuracy(out_fake.cls, y_fake),
         })
         return LossOutput(loss, stats)
 

@@ -6,9 +6,12 @@ Discriminator: x → 240 maxout units (5 pieces) and y → 50 maxout units (5 pi
 into 240 maxout units (4 pieces), then one logit; dropout 0.5 on the inputs of every hidden layer.
 
 The paper trains on pixels in [0, 1] with a sigmoid output. ganforge normalises data to
-[-1, 1], so G emits ``2·sigmoid(a) − 1``: an exact affine relabelling of the same model (the
-pre-activation ``a``, the weights and the learning dynamics are unchanged; only the pixel scale
-differs), and ``2·sigmoid(a) − 1 == tanh(a / 2)``. The paper draws z from U(0, 1)^100; that is
+[-1, 1], so G emits ``2·sigmoid(a) − 1`` (``== tanh(a / 2)``) and D maps its input back with
+``(x + 1) / 2`` before the first layer: both nets then compute exactly the paper's functions of
+the paper's [0, 1] pixels (the pre-activations, weights and learning dynamics are unchanged).
+D's rescaling matters for the paper's SGD at lr 0.1: on [-1, 1] pixels every background pixel
+is −1 instead of 0, so all 784 inputs feed the first layer's pre-activations and weight
+gradients, and the run diverged within ~200 steps on the MNIST test split. The paper draws z from U(0, 1)^100; that is
 the training loop's ``model.z_dist``, not part of the network. The layer sizes are the paper's and
 do not read model.g_hidden / d_hidden; they are still constructor kwargs, stored in checkpoints.
 """
@@ -114,12 +117,13 @@ class PaperDiscriminator(Discriminator):
         init_weights(self, init)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
-        """Args: x: (N, C, H, W) in [-1, 1]; y: (N,) int64 labels.
+        """Args: x: (N, C, H, W) in [-1, 1] (read as (x + 1) / 2 in [0, 1]); y: (N,) int64 labels.
 
         Returns:
             DOutput with adv (N,) logits and features (N, joint_units).
         """
-        hx = self.x_branch(x.reshape(x.shape[0], -1))
+        # The paper's D sees pixels in [0, 1] (background 0): see the module docstring.
+        hx = self.x_branch((x.reshape(x.shape[0], -1) + 1.0) * 0.5)
         hy = self.y_branch(_one_hot(y, self.n_classes, x.dtype))
         features = self.joint(torch.cat([hx, hy], dim=1))
         return DOutput(adv=self.out(features).squeeze(1), features=features)
