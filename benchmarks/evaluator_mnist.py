@@ -1,9 +1,10 @@
-"""MNIST-like domain evaluators: held-out accuracy clean and corrupted, training time, feature speed.
+"""MNIST-like domain evaluators: held-out accuracy clean and corrupted, training time, speed.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/evaluator_mnist.py                       # MNIST, recipe v2, seed 0
-    .venv/bin/python benchmarks/evaluator_mnist.py --recipes v2 v1 --keep benchmarks/_work/evaluators
+    .venv/bin/python benchmarks/evaluator_mnist.py --recipes v2 v1 \
+        --keep benchmarks/_work/evaluators
     .venv/bin/python benchmarks/evaluator_mnist.py --dataset kmnist      # Kuzushiji-MNIST
 
 ``--dataset kmnist`` runs the same protocol on the 10,000 KMNIST test characters (results

@@ -242,7 +242,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "floor": floor})
     res.setdefault("commands", []).append(res["command"])
     jobs = {"seed": [(SEED_PRESET, "seed000", [], args.seed_minutes, 0)],
-            "levers": [(SEED_PRESET, name, ov, args.seed_minutes, 0) for name, ov in LEVERS.items()],
+            "levers": [(SEED_PRESET, name, ov, args.seed_minutes, 0)
+                       for name, ov in LEVERS.items()],
             "five": [(SEED_PRESET, "five-classes", ["data.classes=[0,1,2,3,4]"], args.seed_minutes,
                       0)],
             "tuned": [(TUNED, "tuned", [], args.minutes, s) for s in args.seeds],

@@ -130,7 +130,8 @@ def render(res: dict[str, Any]) -> str:
             pics = f"![grid](kmnist/{Path(r['grid']['png']).name})"
             if r.get("class_loss_png"):
                 pics += f" ![class loss](kmnist/{Path(r['class_loss_png']['png']).name})"
-            quarters = "; ".join(f"{_f(q['real'])} / {_f(q['fake'])}" for q in r["class_loss"] or [])
+            quarters = "; ".join(f"{_f(q['real'])} / {_f(q['fake'])}"
+                                 for q in r["class_loss"] or [])
             out += [f"`{r['name']}` seed {r['seed']}: per class {per_class}. Class loss real / "
                     f"fake by quarter of the run: {quarters}.", "", pics, ""]
     return "\n".join(out) + "\n"

@@ -107,7 +107,8 @@ def render(res: dict[str, Any]) -> str:
                    f"{statistics.mean(values):.1f}{spread} | {per_seed} | "
                    f"{sigmas} | {PAPER.get(preset, '–')} |")
     real = res["real"]
-    out.append(f"| real: the 10,000 training digits as samples | – | – | – | – | {real['value']:.1f} "
+    out.append("| real: the 10,000 training digits as samples | – | – | – | – | "
+               f"{real['value']:.1f} "
                f"| +- {real['stderr']:.1f} | {real['sigma']:.3f} | – |")
     pics = [f"![{p_}](parzen/{Path(rows[0]['grid']['png']).name})"
             for p_, rows in res["runs"].items() if rows and rows[0].get("grid")]

@@ -63,8 +63,9 @@ def results(rows: list[dict]) -> dict:
     return {"commands": ["python benchmarks/kmnist_acgan.py"], "date_utc": "2026-01-01",
             "machine": {"cpu_model": "cpu", "logical_cores": 2, "threads": 2, "torch": "2",
                         "ganforge_commit": "abc"},
-            "scoring": {"n_samples": 5000, "evaluator": "kmnist-lenet", "evaluator_sha256": "f" * 64,
-                        "evaluator_recipe": 2, "reference": "ref", "ceiling": 0.96},
+            "scoring": {"n_samples": 5000, "evaluator": "kmnist-lenet",
+                        "evaluator_sha256": "f" * 64, "evaluator_recipe": 2, "reference": "ref",
+                        "ceiling": 0.96},
             "floor": {"fid": 1.0, "acc": 0.99}, "runs": {"tuned": rows}}
 
 
@@ -73,8 +74,10 @@ def test_the_tuned_targets_are_judged_against_the_ceiling_and_the_floor(bench):
     # mean FID 9.5 <= 10x the floor of 1.0: all pass.
     rows = [tuned_row(0, 0.9400, 0.87, 9.0), tuned_row(1, 0.9416, 0.90, 10.0)]
     text = bench.kmnist_report.render(results(rows))
-    assert "| label acc >= 0.97 of the ceiling (mean) | PASS | 0.9408 ± 0.0011 = 0.980 of 0.9600 |" in text
-    assert "| every class >= 0.9 of the ceiling (every seed) | PASS | worst class over seeds 0.870 |" in text
+    assert ("| label acc >= 0.97 of the ceiling (mean) | PASS | "
+            "0.9408 ± 0.0011 = 0.980 of 0.9600 |") in text
+    assert ("| every class >= 0.9 of the ceiling (every seed) | PASS | "
+            "worst class over seeds 0.870 |") in text
     assert "| FID <= 10× floor (mean) | PASS | 9.50 ± 0.71 = 9.5× 1.000 |" in text
     # One class of one seed below 0.864 and the FID above 10x: those two fail.
     rows = [tuned_row(0, 0.9400, 0.85, 12.0), tuned_row(1, 0.9416, 0.90, 10.0)]
@@ -109,4 +112,5 @@ def test_parzen_table_gives_the_mean_and_spread_over_seeds(bench):
     text = bench.parzen_mnist.render(res)
     assert ("| GAN | `gan-mnist` | 2 | 10 | 1 | 152.0 +- 2.8 | 150.0 +- 2.5, 154.0 +- 2.5 | "
             "0.200, 0.210 | 225 +- 2 (adversarial nets, Goodfellow et al. 2014) |") in text
-    assert "| real: the 10,000 training digits as samples | – | – | – | – | 240.0 | +- 2.0 |" in text
+    real = "| real: the 10,000 training digits as samples | – | – | – | – | 240.0 | +- 2.0 |"
+    assert real in text
