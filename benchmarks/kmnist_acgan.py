@@ -52,6 +52,7 @@ import faces_report as fr  # benchmarks/faces_report.py: save_small_png, shown_p
 import kmnist_report as kr  # benchmarks/kmnist_report.py: the markdown
 import quality_score as qs  # benchmarks/quality_score.py
 import report  # benchmarks/report.py
+from sweep import parse_variant  # benchmarks/sweep.py: NAME:KEY=VALUE,... as the sweeps write it
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -90,12 +91,6 @@ def train(preset: str, name: str, overrides: list[str], minutes: float, seed: in
                      "minutes": minutes, "steps": summary["steps"],
                      "images_per_s": summary["images_per_s"], "load_before": before,
                      "load_after": list(os.getloadavg())}
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME:KEY=VALUE,KEY=VALUE`` -> (name, overrides); ``;`` separates list items."""
-    name, _, rest = text.partition(":")
-    return name, [item.replace(";", ",") for item in rest.split(",") if item.strip()]
 
 
 def class_losses(run_dir: Path) -> dict[str, Any]:

@@ -124,43 +124,43 @@ def test_dragan_perturbation_and_penalty():
     assert out.loss.item() == pytest.approx(bce.item() + 10 * (math.sqrt(2) - 1) ** 2, rel=1e-5)
 
 
-def test_acgan_reports_class_loss_on_real_and_fake_separately():
-    loss = LOSSES.get("acgan")(cfg(name="acgan"))
+def acgan_d_step(**kw):
+    """ACGAN's loss and D on fixed inputs: (loss, D, D's output, CE on reals, CE on fakes)."""
+    loss = LOSSES.get("acgan")(cfg(name="acgan", **kw))
     D = LinearD(3, 0.0, n_classes=3)  # adv = 0 -> BCE = ln 2 each; class logits = the input
-    real = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
-    fake = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    y_real, y_fake = torch.tensor([0, 1]), torch.tensor([2, 2])
-    out = loss.discriminator_loss(D, real, y_real, fake, y_fake)
-    ce_real = F.cross_entropy(real, y_real).item()
-    ce_fake = F.cross_entropy(fake, y_fake).item()
+    out = loss.discriminator_loss(D, ACGAN_REAL, ACGAN_Y_REAL, ACGAN_FAKE, ACGAN_Y_FAKE)
+    return (loss, D, out, F.cross_entropy(ACGAN_REAL, ACGAN_Y_REAL).item(),
+            F.cross_entropy(ACGAN_FAKE, ACGAN_Y_FAKE).item())
+
+
+ACGAN_REAL = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+ACGAN_FAKE = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+ACGAN_Y_REAL, ACGAN_Y_FAKE = torch.tensor([0, 1]), torch.tensor([2, 2])
+
+
+def test_acgan_reports_class_loss_on_real_and_fake_separately():
+    loss, D, out, ce_real, ce_fake = acgan_d_step()
     assert out.stats["Loss/D/class_real"].item() == pytest.approx(ce_real)
     assert out.stats["Loss/D/class_fake"].item() == pytest.approx(ce_fake)
     assert out.stats["Acc/D/class_real"].item() == 1.0
     assert out.stats["Acc/D/class_fake"].item() == 0.5
     assert out.loss.item() == pytest.approx(2 * math.log(2) + ce_real + ce_fake, rel=1e-6)
+    # class_on_fake=false: D's class head learns from real images only
+    only_real = LOSSES.get("acgan")(cfg(name="acgan", class_on_fake=False))
+    out2 = only_real.discriminator_loss(D, ACGAN_REAL, ACGAN_Y_REAL, ACGAN_FAKE, ACGAN_Y_FAKE)
+    assert out2.loss.item() == pytest.approx(2 * math.log(2) + ce_real, rel=1e-6)
+    g = loss.generator_loss(D, ACGAN_FAKE, ACGAN_Y_FAKE)
+    assert g.stats["Loss/G/class"].item() == pytest.approx(ce_fake)
+    assert g.loss.item() == pytest.approx(math.log(2) + ce_fake, rel=1e-6)
 
 
 def test_acgan_names_the_fake_side_heldout_when_the_head_does_not_train_on_fakes():
-    loss = LOSSES.get("acgan")(cfg(name="acgan", class_on_fake=False))
-    D = LinearD(3, 0.0, n_classes=3)
-    real = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
-    fake = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    y_real, y_fake = torch.tensor([0, 1]), torch.tensor([2, 2])
-    out = loss.discriminator_loss(D, real, y_real, fake, y_fake)
-    ce_real = F.cross_entropy(real, y_real).item()
-    ce_fake = F.cross_entropy(fake, y_fake).item()
+    _, _, out, ce_real, ce_fake = acgan_d_step(class_on_fake=False)
     assert "Loss/D/class_fake" not in out.stats and "Acc/D/class_fake" not in out.stats
     assert out.stats["Loss/D/class_fake_heldout"].item() == pytest.approx(ce_fake)
     assert out.stats["Acc/D/class_fake_heldout"].item() == 0.5
     # Measured, not trained: only the real side enters D's loss.
     assert out.loss.item() == pytest.approx(2 * math.log(2) + ce_real, rel=1e-6)
-    # class_on_fake=false: D's class head learns from real images only
-    only_real = LOSSES.get("acgan")(cfg(name="acgan", class_on_fake=False))
-    out2 = only_real.discriminator_loss(D, real, y_real, fake, y_fake)
-    assert out2.loss.item() == pytest.approx(2 * math.log(2) + ce_real, rel=1e-6)
-    g = loss.generator_loss(D, fake, y_fake)
-    assert g.stats["Loss/G/class"].item() == pytest.approx(ce_fake)
-    assert g.loss.item() == pytest.approx(math.log(2) + ce_fake, rel=1e-6)
 
 
 def test_class_loss_multi_label_uses_bce():
