@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything that needs a CUDA GPU, in one go (about 8 minutes on one H100/H200):
-#   1. the CUDA tests (tests/gpu and the CUDA cases elsewhere in the suite);
+# Everything that needs a CUDA GPU, in one go (about 9 minutes on one H100/H200):
+#   1. the CUDA tests (tests/gpu, the aids under autocast among them, and the CUDA cases
+#      elsewhere in the suite);
 #   2. the throughput benchmark: a few presets in fp32/bf16, and the DCGAN 64x64 toolkit-vs-bare
 #      overhead table in fp32, bf16, fp16, bf16+compile and bf16+channels_last;
 #   3. a profile of one toolkit step (dcgan-celeba64, bf16), to see where GPU time goes.
@@ -25,8 +26,9 @@ timeout 240 "$py" -m pytest -q -p no:cacheprovider -rs tests/gpu \
 echo "tests exit $?"; tail -n 25 "$out/tests.log"
 
 echo "== throughput"
-timeout 330 "$py" benchmarks/throughput.py --device cuda --out-dir "$out" --timeout 150 \
-  --presets dcgan-mnist acgan-mnist wgan-gp-celeba64 --variants fp32 bf16 \
+timeout 420 "$py" benchmarks/throughput.py --device cuda --out-dir "$out" --timeout 150 \
+  --presets dcgan-mnist acgan-mnist wgan-gp-celeba64 r3gan-mnist r3gan-celeba32 \
+  --variants fp32 bf16 \
   --overhead-variants fp32 bf16 fp16 bf16+compile bf16+cl \
   --warmup-s 1.5 --window-s 0.8 --windows 5 2>&1 | tee "$out/throughput.log" | tail -n 30
 

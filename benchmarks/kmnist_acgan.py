@@ -63,6 +63,13 @@ N = 5000  # samples, reference and floor images per score
 FAKE_KEYS = ("Loss/D/class_fake", "Loss/D/class_fake_heldout")
 
 
+def widths(run_dir: Path) -> dict[str, Any]:
+    """The channel widths a run trained with (its config.json), so that a row stays true
+    after its preset changes."""
+    model = json.loads((run_dir / "config.json").read_text())["model"]
+    return {"g_width": model.get("g_width"), "d_width": model.get("d_width")}
+
+
 def train(preset: str, name: str, overrides: list[str], minutes: float, seed: int,
           args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """Train on the KMNIST test split for ``minutes`` of wall clock; (run folder, facts)."""
@@ -74,7 +81,7 @@ def train(preset: str, name: str, overrides: list[str], minutes: float, seed: in
         return run_dir, {"preset": preset, "name": name, "overrides": overrides, "seed": seed,
                          "minutes": minutes, "steps": summary["steps"],
                          "images_per_s": summary["images_per_s"], "load_before": None,
-                         "load_after": None, "reused": True}
+                         "load_after": None, "reused": True, "widths": widths(run_dir)}
     if run_dir.exists():
         import shutil
 
@@ -90,7 +97,7 @@ def train(preset: str, name: str, overrides: list[str], minutes: float, seed: in
     return run_dir, {"preset": preset, "name": name, "overrides": overrides, "seed": seed,
                      "minutes": minutes, "steps": summary["steps"],
                      "images_per_s": summary["images_per_s"], "load_before": before,
-                     "load_after": list(os.getloadavg())}
+                     "load_after": list(os.getloadavg()), "widths": widths(run_dir)}
 
 
 def class_losses(run_dir: Path) -> dict[str, Any]:
@@ -231,7 +238,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         fileio.write_text(stem.with_suffix(".md"), kr.render(res))
         return 0
     scorer, floor = make_scorer(args)
-    res.update({"command": report.command_line(REPO, sys.argv if argv is None else ["x", *argv]),
+    command = report.command_line(REPO, sys.argv if argv is None else [__file__, *argv])
+    res.update({"command": command,
                 "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": report.machine_info(args.threads), "scoring": scorer.info,
                 "floor": floor})

@@ -63,7 +63,9 @@ def _row(r: dict[str, Any], ceiling: float, floor: float) -> str:
     again = r.get("replayed")
     if again is not None:
         fired += " / " + (", ".join(f"{d['name']} (step {d['step']})" for d in again) or "none")
-    return (f"| {r['name']} | `{' '.join(r['overrides']) or '(preset)'}` | {r['seed']} | "
+    w = r.get("widths")
+    preset = f"(preset: G {w['g_width']} / D {w['d_width']} channels)" if w else "(preset)"
+    return (f"| {r['name']} | `{' '.join(r['overrides']) or preset}` | {r['seed']} | "
             f"{r['minutes']:g} | {r['steps']} | {_load(r)}"
             f" | {_f(r['acc'])} ({_f(r['acc'] / ceiling)}) | {_f(r['worst'])} | "
             f"{sum(a >= TARGET_CLASS * ceiling for a in _classes(r))}/{len(_classes(r))} | "
@@ -121,6 +123,14 @@ def render(res: dict[str, Any]) -> str:
                  statistics.mean(fid) <= TARGET_FID * floor["fid"],
                  f"{statistics.mean(fid):.2f} ± {statistics.stdev(fid):.2f} = "
                  f"{statistics.mean(fid) / floor['fid']:.1f}× {floor['fid']:.3f}")]
+            per_ceiling = s.get("ceiling_per_class")
+            if per_ceiling:  # a second reading, shown beside the target, never instead of it
+                ratios = [a / c for r in rows for a, c in zip(r["per_class"], per_ceiling)
+                          if a == a and c]
+                checks.insert(2, (
+                    f"(reading) every class >= {TARGET_CLASS:g} of its own class's held-out "
+                    "accuracy", min(ratios) >= TARGET_CLASS,
+                    f"lowest ratio over seeds {min(ratios):.3f}"))
             out += ["| target | result | detail |", "|---|---|---|"]
             out += [f"| {t} | {'PASS' if ok else 'FAIL'} | {d} |" for t, ok, d in checks]
             out.append("")

@@ -5,6 +5,7 @@ so other work on the machine changes the time taken, not the numbers)::
 
     .venv/bin/python benchmarks/parzen_mnist.py                       # 3 presets x 3 seeds
     .venv/bin/python benchmarks/parzen_mnist.py --presets gan-mnist --seeds 0
+    .venv/bin/python benchmarks/parzen_mnist.py --early-stop 250       # the paper's early stopping
 
 Protocol: each preset trains on the 10,000 MNIST test digits (``../shared/data``) for the epochs
 its preset sets, with ``--threads`` threads; 10,000 samples of the final G (a conditional model's
@@ -20,6 +21,12 @@ scored the 10,000 test digits (cGAN 132 +- 1.8, GAN 225 +- 2 nats); here train a
 are swapped in role and smaller, so the numbers are comparable with each other, and only
 roughly with the paper's. Writes ``results/parzen_mnist.{json,md}`` and one small grid per preset
 in ``results/parzen/``.
+
+``--early-stop K`` follows the paper's model selection: a checkpoint every K steps is kept, each
+one's 10,000 samples are scored, and the checkpoint whose samples give the 500 validation digits
+the highest log-likelihood (at their own best sigma) is reported on the 4,500 scored digits, next
+to the final G's number. The scored digits never take part in the choice. Writes
+``results/parzen_mnist_early.{json,md}``.
 """
 
 from __future__ import annotations
@@ -63,6 +70,30 @@ def parzen(source: Path, reference: Path, seed: int) -> dict[str, Any]:
                                       if isinstance(v, (int, float, str, bool))}}
 
 
+def early_stopped(run_dir: Path, reference: Path) -> dict[str, Any]:
+    """Every kept checkpoint of ``run_dir`` scored; the best on the validation digits chosen.
+
+    Returns:
+        value, stderr, sigma of the chosen checkpoint; ``chosen_step``; ``curve``: per checkpoint
+        {step, val (validation log-likelihood at its best sigma), value (scored digits)}.
+    """
+    from ganforge.metrics.evaluate import evaluate
+    from ganforge.run.checkpoint import list_checkpoints
+
+    curve = []
+    for path in list_checkpoints(run_dir):
+        (result,) = evaluate(run_dir, ["parzen"], "mnist-lenet", str(reference), N_SAMPLES, None,
+                             seed=0, log=lambda m: None, checkpoint=path)
+        d = result.details
+        curve.append({"step": int(path.stem.split("_")[-1]), "val": max(d["val_scores"]),
+                      "value": result.value, "stderr": d["stderr"], "sigma": d["sigma"],
+                      "path": path})
+    best = max(curve, key=lambda c: c["val"])
+    return {"value": best["value"], "stderr": best["stderr"], "sigma": best["sigma"],
+            "chosen_step": best["step"], "chosen_path": best.pop("path"),
+            "curve": [{k: v for k, v in c.items() if k != "path"} for c in curve]}
+
+
 def train(preset: str, seed: int, args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     from ganforge import api
 
@@ -75,6 +106,8 @@ def train(preset: str, seed: int, args: argparse.Namespace) -> tuple[Path, dict[
                  f"train.seed={seed}", f"train.threads={args.threads}", "log.progress=false",
                  "log.trackers=[]", "log.report_every_s=none", "eval.every=0", "eval.best=none",
                  *PRESET_OVERRIDES.get(preset, [])]
+    if args.early_stop:  # every K-th step's G kept for the choice on the validation digits
+        overrides += [f"log.checkpoint_every={args.early_stop}", "log.keep_checkpoints=100000"]
     start = time.perf_counter()
     lines: list[str] = []
     api.train(preset, overrides=overrides, out=str(run_dir), log=lines.append)
@@ -86,30 +119,43 @@ def train(preset: str, seed: int, args: argparse.Namespace) -> tuple[Path, dict[
 
 
 def render(res: dict[str, Any]) -> str:
-    m = res["machine"]
-    out = ["# The cGAN paper's Parzen table (seed 003), on disjoint MNIST digits", "",
+    m, early = res["machine"], res.get("early_stop")
+    title = "# The cGAN paper's Parzen table (seed 003), on disjoint MNIST digits"
+    out = [title + (", early-stopped as the paper" if early else ""), "",
            f"Command: `{res['command']}`  ", f"Date (UTC): {res['date']}  ",
            f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores, torch {m['torch']}, "
            f"ganforge commit {m['ganforge_commit']}; {res['threads']} thread(s) per run; load "
            f"average {res['load_start'][0]:.2f} at start, {res['load_end'][0]:.2f} at end "
            "(no wall-clock budgets: load changes times, not numbers)", "",
-           "Protocol: " + res["protocol"], "",
-           "| model | preset | seeds | steps | rollbacks | log-likelihood (nats), mean +- std over "
-           "seeds | per seed (+- standard error) | sigma | paper (Table 1) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "Protocol: " + res["protocol"], ""]
+    if early:
+        out += [f"Early stopping: a checkpoint every {early} steps; the one whose samples give "
+                "the 500 validation digits the highest log-likelihood is scored on the 4,500 "
+                "(the final G's number beside it).", ""]
+    extra = " chosen step per seed | final G, mean +- std |" if early else ""
+    out += ["| model | preset | seeds | steps | rollbacks | log-likelihood (nats), mean +- std "
+            "over seeds | per seed (+- standard error) | sigma |" + extra + " paper (Table 1) |",
+            "|---" * (9 + 2 * bool(early)) + "|"]
     for preset, rows in res["runs"].items():
         values = [r["value"] for r in rows]
         spread = f" +- {statistics.stdev(values):.1f}" if len(values) > 1 else ""
         per_seed = ", ".join(f"{r['value']:.1f} +- {r['stderr']:.1f}" for r in rows)
         sigmas = ", ".join(f"{r['sigma']:.3f}" for r in rows)
+        cells = ""
+        if early:
+            finals = [r["final"]["value"] for r in rows]
+            cells = (" " + ", ".join(str(r["chosen_step"]) for r in rows) + " | "
+                     f"{statistics.mean(finals):.1f}"
+                     + (f" +- {statistics.stdev(finals):.1f}" if len(finals) > 1 else "") + " |")
         out.append(f"| {res['descriptions'][preset]} | `{preset}` | {len(rows)} | "
                    f"{rows[0]['steps']} | {sum(r.get('rollbacks', 0) for r in rows)} | "
                    f"{statistics.mean(values):.1f}{spread} | {per_seed} | "
-                   f"{sigmas} | {PAPER.get(preset, '–')} |")
+                   f"{sigmas} |{cells} {PAPER.get(preset, '–')} |")
     real = res["real"]
     out.append("| real: the 10,000 training digits as samples | – | – | – | – | "
                f"{real['value']:.1f} "
-               f"| +- {real['stderr']:.1f} | {real['sigma']:.3f} | – |")
+               f"| +- {real['stderr']:.1f} | {real['sigma']:.3f} |"
+               + (" – | – |" if early else "") + " – |")
     pics = [f"![{p_}](parzen/{Path(rows[0]['grid']['png']).name})"
             for p_, rows in res["runs"].items() if rows and rows[0].get("grid")]
     if pics:
@@ -130,6 +176,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", default=str(REPO / "runs" / "parzen"))
     p.add_argument("--out-dir", type=Path, default=RESULTS)
+    p.add_argument("--early-stop", type=int, default=0, metavar="K",
+                   help="keep a checkpoint every K steps and report the one chosen on the "
+                   "validation digits (the paper's early stopping); 0: the final G")
     args = p.parse_args(argv)
     import torch
 
@@ -152,23 +201,32 @@ def main(argv: Optional[list[str]] = None) -> int:
         for seed in args.seeds:
             run_dir, info = train(preset, seed, args)
             row = {"seed": seed, **info, **parzen(run_dir, reference, seed=0)}
+            chosen = None
+            if args.early_stop:
+                row["final"] = {k: row[k] for k in ("value", "stderr", "sigma")}
+                row.update(early_stopped(run_dir, reference))
+                chosen = row.pop("chosen_path")
             if seed == args.seeds[0]:  # one small grid per preset (rows: classes)
                 from ganforge.run.loaded import load_run
 
                 grids = args.out_dir / "parzen"
                 grids.mkdir(parents=True, exist_ok=True)
-                row["grid"] = fr.save_small_png(load_run(run_dir).grid(seed=0),
-                                                grids / f"{preset}-s{seed}_grid.png")
+                name = f"{preset}-s{seed}{'_early' if chosen else ''}_grid.png"
+                row["grid"] = fr.save_small_png(load_run(run_dir, chosen).grid(seed=0),
+                                                grids / name)
             runs.setdefault(preset, []).append(row)
+            at = f", chosen step {row['chosen_step']}" if args.early_stop else ""
             print(f"{preset} seed {seed}: {row['value']:.1f} +- {row['stderr']:.1f} "
-                  f"(sigma {row['sigma']:.3f}, {info['steps']} steps, {info['train_s']} s)",
+                  f"(sigma {row['sigma']:.3f}, {info['steps']} steps, {info['train_s']} s{at})",
                   flush=True)
     res = {"benchmark": "parzen_mnist", "command": report.command_line(REPO, sys.argv),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": report.machine_info(args.threads), "threads": args.threads,
            "load_start": list(load_start), "load_end": list(os.getloadavg()),
            "protocol": ("train on the 10,000 MNIST test digits for the preset's epochs; "
-                        "10,000 samples of the final G (conditional: 1,000 per class, pooled); "
+                        "10,000 samples of "
+                        + ("each kept checkpoint's G" if args.early_stop else "the final G")
+                        + " (conditional: 1,000 per class, pooled); "
                         f"reference: the 5,000 embedded `digits` (MNIST training digits; overlap "
                         f"with the training digits: {overlap}), shuffled with seed 0 into 500 "
                         "that choose sigma (20 values log-spaced over 0.05..1, pixels in [0, 1]) "
@@ -179,8 +237,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         + " (a guard: a non-finite step of the paper's SGD rolls back to the last "
                         "good checkpoint with halved learning rates; rollbacks are counted)."),
            "descriptions": {p_: resolve(p_).description for p_ in args.presets},
-           "real": real, "runs": runs}
-    stem = args.out_dir / "parzen_mnist"
+           "real": real, "runs": runs, "early_stop": args.early_stop}
+    stem = args.out_dir / ("parzen_mnist_early" if args.early_stop else "parzen_mnist")
     fileio.write_text(stem.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
     fileio.write_text(stem.with_suffix(".md"), render(res))
     print(f"wrote {stem.with_suffix('.md')}")

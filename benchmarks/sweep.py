@@ -103,6 +103,20 @@ def table(records: list[dict[str, Any]], floor: Optional[float]) -> str:
     return "\n".join(lines)
 
 
+def render(preset: str, records: list[dict[str, Any]], floor: Optional[float],
+           machine: dict[str, Any]) -> str:
+    """The sweep's markdown: every command that added rows, then the table."""
+    commands = list(dict.fromkeys(r["command"] for r in records if r.get("command")))
+    ratio = f"{floor:.3f}" if floor else "–"
+    return (f"# Sweep: {preset}\n\nEvery setting tried for this preset, scored like "
+            f"`quality.py` (10,000 samples vs the 5,000 unseen embedded digits, `mnist-lenet`); "
+            f"FID floor (real MNIST test digits, same protocol): {ratio}.\n\n"
+            + "".join(f"Command: `{c}`  \n" for c in commands)
+            + "(each invocation appends; load = load average before/after each run).\n"
+            f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cores')} cores, torch "
+            f"{machine.get('torch')}.\n\n" + table(records, floor) + "\n")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("preset")
@@ -113,28 +127,29 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--evaluator", default="mnist-lenet")
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--runs", default=str(REPO / "runs" / "sweeps"))
+    p.add_argument("--render-only", action="store_true",
+                   help="train nothing: rewrite the markdown from the results' JSON lines")
     args = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    Path(args.runs).mkdir(parents=True, exist_ok=True)
-    scorer = qs.make_scorer(args.evaluator, Path(args.runs), args.samples)
-    floor = qs.real_floor(scorer, SHARED_DATA, Path(args.runs))["fid"]
     log = RESULTS / f"{args.preset}.jsonl"
-    for text in args.variant or ["preset:"]:
-        name, overrides = parse_variant(text)
-        record = train_and_score(args.preset, name, overrides, args, scorer)
-        record["fid_floor"] = floor
-        with log.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        print(json.dumps({k: record[k] for k in record if k != "scoring"}), flush=True)
+    command = report.command_line(REPO, sys.argv if argv is None else [__file__, *argv])
+    floor: Optional[float] = None
+    if not args.render_only:
+        Path(args.runs).mkdir(parents=True, exist_ok=True)
+        scorer = qs.make_scorer(args.evaluator, Path(args.runs), args.samples)
+        floor = qs.real_floor(scorer, SHARED_DATA, Path(args.runs))["fid"]
+        for text in args.variant or ["preset:"]:
+            name, overrides = parse_variant(text)
+            record = train_and_score(args.preset, name, overrides, args, scorer)
+            record.update(fid_floor=floor, command=command)
+            with log.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            print(json.dumps({k: record[k] for k in record if k != "scoring"}), flush=True)
+    if not log.is_file():
+        raise SystemExit(f"no sweep of {args.preset} yet ({log} is missing); run one first")
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    machine = report.machine_info(args.threads)
-    text = (f"# Sweep: {args.preset}\n\nEvery setting tried for this preset, scored like "
-            f"`quality.py` (10,000 samples vs the 5,000 unseen embedded digits, `mnist-lenet`); "
-            f"FID floor (real MNIST test digits, same protocol): {floor:.3f}.\n\n"
-            f"Command: `{report.command_line(REPO, sys.argv)}` "
-            f"(each invocation appends; load = load average before/after each run).\n"
-            f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cores')} cores, torch "
-            f"{machine.get('torch')}.\n\n" + table(records, floor) + "\n")
+    floor = floor if floor is not None else records[-1].get("fid_floor")
+    text = render(args.preset, records, floor, report.machine_info(args.threads))
     (RESULTS / f"{args.preset}.md").write_text(text)
     print(f"wrote {RESULTS / args.preset}.md")
     return 0
