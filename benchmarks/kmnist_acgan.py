@@ -52,7 +52,7 @@ import faces_report as fr  # benchmarks/faces_report.py: save_small_png, shown_p
 import kmnist_report as kr  # benchmarks/kmnist_report.py: the markdown
 import quality_score as qs  # benchmarks/quality_score.py
 import report  # benchmarks/report.py
-from sweep import parse_variant  # benchmarks/sweep.py: NAME:KEY=VALUE,... as the sweeps write it
+from sweep import parse_variant, resolved_settings  # benchmarks/sweep.py
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -61,13 +61,6 @@ SEED_PRESET, TUNED = "acgan-kmnist", "acgan-kmnist-tuned"
 LEVERS = {"pretrain": ["loss.pretrain_steps=1000"], "real-only": ["loss.class_on_fake=false"]}
 N = 5000  # samples, reference and floor images per score
 FAKE_KEYS = ("Loss/D/class_fake", "Loss/D/class_fake_heldout")
-
-
-def widths(run_dir: Path) -> dict[str, Any]:
-    """The channel widths a run trained with (its config.json), so that a row stays true
-    after its preset changes."""
-    model = json.loads((run_dir / "config.json").read_text())["model"]
-    return {"g_width": model.get("g_width"), "d_width": model.get("d_width")}
 
 
 def train(preset: str, name: str, overrides: list[str], minutes: float, seed: int,
@@ -81,7 +74,8 @@ def train(preset: str, name: str, overrides: list[str], minutes: float, seed: in
         return run_dir, {"preset": preset, "name": name, "overrides": overrides, "seed": seed,
                          "minutes": minutes, "steps": summary["steps"],
                          "images_per_s": summary["images_per_s"], "load_before": None,
-                         "load_after": None, "reused": True, "widths": widths(run_dir)}
+                         "load_after": None, "reused": True,
+                         "resolved": resolved_settings(run_dir)}
     if run_dir.exists():
         import shutil
 
@@ -97,7 +91,8 @@ def train(preset: str, name: str, overrides: list[str], minutes: float, seed: in
     return run_dir, {"preset": preset, "name": name, "overrides": overrides, "seed": seed,
                      "minutes": minutes, "steps": summary["steps"],
                      "images_per_s": summary["images_per_s"], "load_before": before,
-                     "load_after": list(os.getloadavg()), "widths": widths(run_dir)}
+                     "load_after": list(os.getloadavg()),
+                     "resolved": resolved_settings(run_dir)}
 
 
 def class_losses(run_dir: Path) -> dict[str, Any]:

@@ -63,8 +63,8 @@ def _row(r: dict[str, Any], ceiling: float, floor: float) -> str:
     again = r.get("replayed")
     if again is not None:
         fired += " / " + (", ".join(f"{d['name']} (step {d['step']})" for d in again) or "none")
-    w = r.get("widths")
-    preset = f"(preset: G {w['g_width']} / D {w['d_width']} channels)" if w else "(preset)"
+    m = (r.get("resolved") or {}).get("model")
+    preset = f"(preset: G {m['g_width']} / D {m['d_width']} channels)" if m else "(preset)"
     return (f"| {r['name']} | `{' '.join(r['overrides']) or preset}` | {r['seed']} | "
             f"{r['minutes']:g} | {r['steps']} | {_load(r)}"
             f" | {_f(r['acc'])} ({_f(r['acc'] / ceiling)}) | {_f(r['worst'])} | "

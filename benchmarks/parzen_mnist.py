@@ -74,8 +74,10 @@ def early_stopped(run_dir: Path, reference: Path) -> dict[str, Any]:
     """Every kept checkpoint of ``run_dir`` scored; the best on the validation digits chosen.
 
     Returns:
-        value, stderr, sigma of the chosen checkpoint; ``chosen_step``; ``curve``: per checkpoint
-        {step, val (validation log-likelihood at its best sigma), value (scored digits)}.
+        value, stderr, sigma of the chosen checkpoint; ``chosen_step``, ``chosen_path``;
+        ``final``: value, stderr, sigma of the last checkpoint (the final G); ``curve``: per
+        checkpoint {step, val (validation log-likelihood at its best sigma), value (scored
+        digits), stderr, sigma}.
     """
     from ganforge.metrics.evaluate import evaluate
     from ganforge.run.checkpoint import list_checkpoints
@@ -89,8 +91,10 @@ def early_stopped(run_dir: Path, reference: Path) -> dict[str, Any]:
                       "value": result.value, "stderr": d["stderr"], "sigma": d["sigma"],
                       "path": path})
     best = max(curve, key=lambda c: c["val"])
+    final = curve[-1]  # the run saves a checkpoint at its end
     return {"value": best["value"], "stderr": best["stderr"], "sigma": best["sigma"],
-            "chosen_step": best["step"], "chosen_path": best.pop("path"),
+            "chosen_step": best["step"], "chosen_path": best["path"],
+            "final": {k: final[k] for k in ("value", "stderr", "sigma")},
             "curve": [{k: v for k, v in c.items() if k != "path"} for c in curve]}
 
 
@@ -200,12 +204,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     for preset in args.presets:
         for seed in args.seeds:
             run_dir, info = train(preset, seed, args)
-            row = {"seed": seed, **info, **parzen(run_dir, reference, seed=0)}
             chosen = None
-            if args.early_stop:
-                row["final"] = {k: row[k] for k in ("value", "stderr", "sigma")}
-                row.update(early_stopped(run_dir, reference))
+            if args.early_stop:  # the last checkpoint is the final G: scored once, in the curve
+                row = {"seed": seed, **info, **early_stopped(run_dir, reference)}
                 chosen = row.pop("chosen_path")
+            else:
+                row = {"seed": seed, **info, **parzen(run_dir, reference, seed=0)}
             if seed == args.seeds[0]:  # one small grid per preset (rows: classes)
                 from ganforge.run.loaded import load_run
 

@@ -44,6 +44,13 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, overrides
 
 
+def resolved_settings(run_dir: Path) -> dict[str, Any]:
+    """What a run trained with (its config.json's model, loss, optim and train sections), so a
+    result row stays true after its preset changes."""
+    config = json.loads((Path(run_dir) / "config.json").read_text())
+    return {k: config[k] for k in ("model", "loss", "optim", "train")}
+
+
 def train_and_score(preset: str, name: str, overrides: list[str], args: argparse.Namespace,
                     scorer: qs.Scorer) -> dict[str, Any]:
     from ganforge import api
@@ -62,10 +69,8 @@ def train_and_score(preset: str, name: str, overrides: list[str], args: argparse
     run = api.train(preset, overrides=base + overrides, out=str(run_dir), log=lambda m: None)
     summary = json.loads((run_dir / "summary.json").read_text())
     scores = scorer.score(run_dir, conditional=run.n_classes > 0)
-    config = json.loads((run_dir / "config.json").read_text())
     return {"preset": preset, "variant": name, "overrides": overrides, "seed": args.seed,
-            # What the run trained with, so a row stays true after its preset changes.
-            "resolved": {k: config[k] for k in ("model", "loss", "optim", "train")},
+            "resolved": resolved_settings(run_dir),
             "minutes": args.minutes, "threads": args.threads, "steps": summary["steps"],
             "images_per_s": summary["images_per_s"], "load_before": list(load_before),
             "load_after": list(os.getloadavg()), "wall_s": round(time.perf_counter() - start, 1),
@@ -107,10 +112,10 @@ def render(preset: str, records: list[dict[str, Any]], floor: Optional[float],
            machine: dict[str, Any]) -> str:
     """The sweep's markdown: every command that added rows, then the table."""
     commands = list(dict.fromkeys(r["command"] for r in records if r.get("command")))
-    ratio = f"{floor:.3f}" if floor else "–"
+    floor_text = f"{floor:.3f}" if floor else "–"
     return (f"# Sweep: {preset}\n\nEvery setting tried for this preset, scored like "
             f"`quality.py` (10,000 samples vs the 5,000 unseen embedded digits, `mnist-lenet`); "
-            f"FID floor (real MNIST test digits, same protocol): {ratio}.\n\n"
+            f"FID floor (real MNIST test digits, same protocol): {floor_text}.\n\n"
             + "".join(f"Command: `{c}`  \n" for c in commands)
             + "(each invocation appends; load = load average before/after each run).\n"
             f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cores')} cores, torch "

@@ -8,26 +8,21 @@ The benchmark lives in ``benchmarks/`` (scripts, not a package), so the folder i
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from ganforge.models.base import DOutput
+from tests.benchmarks.conftest import import_benches
 from tests.metrics import FakeExtractor
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH_DIR))
-    return SimpleNamespace(**{name: importlib.import_module(name) for name in
-                              ("quality", "quality_report", "quality_score", "baseline")})
+    return import_benches(monkeypatch, "quality", "quality_report", "quality_score", "baseline")
 
 
 def point(minutes, step, **values):

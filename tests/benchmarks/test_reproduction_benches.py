@@ -6,21 +6,17 @@ is tested here is what they compute from a run folder and how they judge the tar
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.conftest import import_benches
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH_DIR))
-    return SimpleNamespace(**{name: importlib.import_module(name) for name in
-                              ("kmnist_acgan", "kmnist_report", "parzen_mnist", "sweep")})
+    return import_benches(monkeypatch, "kmnist_acgan", "kmnist_report", "parzen_mnist", "sweep")
 
 
 def write_stats(folder: Path, rows: list[dict]) -> Path:
@@ -85,7 +81,6 @@ def test_the_tuned_targets_are_judged_against_the_ceiling_and_the_floor(bench):
     assert "| every class >= 0.9 of the ceiling (every seed) | FAIL |" in text
     assert "| FID <= 10× floor (mean) | FAIL |" in text
     assert "| label acc >= 0.97 of the ceiling (mean) | PASS |" in text
-
 
 
 def test_the_per_class_ceiling_is_a_second_reading_beside_the_target(bench):
@@ -176,6 +171,7 @@ def test_parzen_early_stopping_chooses_on_the_validation_digits_only(bench, monk
     got = bench.parzen_mnist.early_stopped(tmp_path, tmp_path / "ref.npz")
     assert got["chosen_step"] == 500 and got["value"] == 100.0
     assert got["chosen_path"] == paths[1]
+    assert got["final"] == {"value": 200.0, "stderr": 1.0, "sigma": 0.2}  # the last checkpoint
     assert [c["val"] for c in got["curve"]] == [10.0, 30.0, 25.0]
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.benchmarks.conftest import import_benches
 from tests.data.conftest import fake_celeba  # noqa: F401  (fixture)
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 # Two training steps per measurement: one warm-up step and one timed window of one step.
 TINY = dict(warmup_s=0.0, min_warmup_steps=1, window_s=0.0, windows=1, data_min_iters=2,
             synthetic_limit=64)
@@ -22,9 +21,8 @@ TINY = dict(warmup_s=0.0, min_warmup_steps=1, window_s=0.0, windows=1, data_min_
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH_DIR))
-    speed = importlib.import_module("speed")
-    return speed, importlib.import_module("baseline"), importlib.import_module("report")
+    b = import_benches(monkeypatch, "speed", "baseline", "report")
+    return b.speed, b.baseline, b.report
 
 
 @pytest.mark.parametrize("preset", ["cgan-kmnist", "gan-toy2d"])

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.conftest import import_benches
+
 TINY = dict(warmup_s=0.0, min_warmup_steps=1, window_s=0.0, windows=1, data_min_iters=2,
             synthetic_limit=64)
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH_DIR))
-    return importlib.import_module("throughput"), importlib.import_module("speed")
+    b = import_benches(monkeypatch, "throughput", "speed")
+    return b.throughput, b.speed
 
 
 def test_toolkit_and_bare_loop_run_and_report(bench, tmp_path):
