@@ -64,6 +64,7 @@ class ModelConfig:
                                       # "projection" (Miyato & Koyama 2018), "classifier" (ACGAN)
     spectral_norm: bool = False       # spectral normalisation of every D weight (SNGAN)
     d_fc: int = 0                     # dcgan: hidden FC width before D's heads (seed 000: 1024)
+    d_mbstd: int = 0                  # minibatch-std group size in D (ProGAN; e.g. 4); 0 = off
 
 
 @dataclass
@@ -528,6 +529,8 @@ def validate(cfg: Config) -> None:
     _choice(m.init, "model.init", ("normal02", "xavier", "default"))
     _choice(m.d_label, "model.d_label", ("input", "projection", "classifier"))
     _check(m.d_fc >= 0, "model.d_fc must be >= 0 (0 = no hidden FC layer in D)")
+    _check(m.d_mbstd == 0 or m.d_mbstd >= 2,
+           f"model.d_mbstd={m.d_mbstd} must be 0 (off) or a group size >= 2, e.g. 4")
     _check(all(w > 0 for w in m.g_hidden + m.d_hidden) and m.g_width > 0 and m.d_width > 0,
            "model widths must be positive integers")
     for key in ("d_dropout", "g_dropout"):

@@ -5,7 +5,8 @@ that sample, so concatenating the two batches into one forward gives the same nu
 forwards at half the kernel launches and with larger, better-filled matrix products. BatchNorm
 normalises by the statistics of the batch it sees, so a fused forward would mix real and fake
 statistics and change the game D plays (the DCGAN paper keeps them apart): such a D gets one
-forward per batch.
+forward per batch. So does a D with any other layer that couples the samples of its batch, such as
+the minibatch-std layer (a module whose ``couples_samples`` attribute is true).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ganforge.models.base import DOutput
 # Whether a D has BatchNorm, looked up once per module (walking its modules every step costs
 # Python time that the MLP presets' steps notice).
 _BATCH_NORM: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+_COUPLED: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
 def has_batch_norm(discriminator: object) -> bool:
@@ -37,6 +39,23 @@ def has_batch_norm(discriminator: object) -> bool:
         found = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                     for m in discriminator.modules())
         _BATCH_NORM[discriminator] = found
+    return found
+
+
+def couples_samples(discriminator: object) -> bool:
+    """True when D's score of one sample can depend on the other samples of its batch.
+
+    That is D with BatchNorm (:func:`has_batch_norm`, which also covers anything that is not an
+    ``nn.Module``) or with a module that says so through a true ``couples_samples`` attribute
+    (:class:`~ganforge.models.layers.MinibatchStd`). Looked up once per module.
+    """
+    if has_batch_norm(discriminator):
+        return True
+    assert isinstance(discriminator, nn.Module)  # has_batch_norm is True for anything else
+    found = _COUPLED.get(discriminator)
+    if found is None:
+        found = any(getattr(m, "couples_samples", False) for m in discriminator.modules())
+        _COUPLED[discriminator] = found
     return found
 
 
@@ -63,7 +82,7 @@ def score(
     xs: Sequence[torch.Tensor],
     ys: Sequence[Optional[torch.Tensor]],
 ) -> list[DOutput]:
-    """D's outputs for several batches: one fused forward unless D has BatchNorm.
+    """D's outputs for several batches: one fused forward unless D couples its samples.
 
     Args:
         discriminator: D, called as ``discriminator(x, y) -> DOutput``.
@@ -75,7 +94,7 @@ def score(
         rounding of the larger matrix products).
     """
     labelled = [y is not None for y in ys]
-    fuse = len(xs) > 1 and not has_batch_norm(discriminator) and len(set(labelled)) == 1
+    fuse = len(xs) > 1 and not couples_samples(discriminator) and len(set(labelled)) == 1
     if not fuse:
         return [discriminator(x, y) for x, y in zip(xs, ys)]
     x = torch.cat(list(xs))

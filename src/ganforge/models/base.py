@@ -102,6 +102,7 @@ class ModelSpec:
         attributes: it can condition on (N, K) float condition vectors — 0/1 attributes or
             continuous values, both through a linear embedding; its kwargs function then takes
             ``multi_label=True``.
+        minibatch_std: its discriminator accepts ``model.d_mbstd`` (a minibatch-std layer).
     """
 
     generator: type[Generator]
@@ -114,6 +115,7 @@ class ModelSpec:
     label_modes: tuple[str, ...] = ("input",)
     spectral_norm: bool = False
     attributes: bool = False
+    minibatch_std: bool = False
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

@@ -25,7 +25,7 @@ from ganforge.errors import ConfigError
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
 from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
 from ganforge.models.layers import (LabelEmbedding, as_shape, conv_norm, init_weights, linear_norm,
-                                    spectral_norm_all)
+                                    minibatch_std, spectral_norm_all)
 from ganforge.models.layers import dropout as dropout_layer
 
 BASES = (7, 4)  # smallest feature-map side; 7 serves MNIST-like 28×28, 4 the power-of-two sizes
@@ -162,6 +162,8 @@ class DCGANDiscriminator(Discriminator):
         multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
             class indices.
         fc: width of a hidden linear layer before the heads (0 = none; seed 000: 1024).
+        mbstd: group size of a minibatch-std channel joined to the last stage's input (0 = none;
+            see :class:`~ganforge.models.layers.MinibatchStd`).
     """
 
     def __init__(
@@ -177,6 +179,7 @@ class DCGANDiscriminator(Discriminator):
         spectral_norm: bool = False,
         multi_label: bool = False,
         fc: int = 0,
+        mbstd: int = 0,
     ) -> None:
         super().__init__()
         channels, height, width_px = _image_shape(in_shape, "dcgan")
@@ -197,6 +200,9 @@ class DCGANDiscriminator(Discriminator):
         for i in range(k):
             c_out, side = width * 2**i, (side[0] // 2, side[1] // 2)
             kind = norm if i > 0 else "none"
+            if mbstd and i == k - 1:  # before the last stage, as ProGAN's last block
+                stages.append(minibatch_std(mbstd))
+                c_in += 1
             stages += [
                 nn.Conv2d(c_in, c_out, 4, 2, 1, bias=kind == "none"),
                 conv_norm(kind, c_out, side),
@@ -256,6 +262,7 @@ def dcgan_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
             "spectral_norm": model_cfg.spectral_norm,
             "multi_label": multi_label,
             "fc": model_cfg.d_fc,
+            "mbstd": model_cfg.d_mbstd,
         },
     }
 
@@ -275,5 +282,6 @@ MODELS.register("dcgan", doc=_DOC)(
         label_modes=LABEL_MODES,
         spectral_norm=True,
         attributes=True,
+        minibatch_std=True,
     )
 )

@@ -1,5 +1,5 @@
 """Building blocks shared by the model families: weight init, label embedding, maxout, norms,
-dropout.
+dropout, minibatch standard deviation.
 
 Everything here is a plain ``nn.Module`` or a function returning one; nothing reads the config.
 The families pass strings such as ``"batch"`` or ``"normal02"`` that came from the stored
@@ -335,6 +335,57 @@ def dropout(p: float) -> nn.Module:
     if not 0.0 <= p < 1.0:
         raise ConfigError(f"dropout probability {p} is outside [0, 1); use e.g. 0.25")
     return FastDropout(p) if p > 0 else nn.Identity()
+
+
+class MinibatchStd(nn.Module):
+    """Appends how much the samples of a small group differ (Karras et al. 2018, ProGAN §3).
+
+    The batch is cut into groups of ``group`` consecutive samples; within a group, the standard
+    deviation of every feature across the group's samples is averaged into one number, which is
+    appended to each of the group's samples as one more feature (vectors) or one more constant
+    channel (maps). A G that draws nearly one sample per class makes that number small on fakes
+    and ordinary on reals, which D can then see; a per-sample D cannot.
+
+    The group shrinks to ``gcd(group, N)`` when N is not a multiple of it (every group is then
+    whole; N = 1 appends the floor 1e-4). The module couples the samples of a batch,
+    as BatchNorm does, so D's real and fake batches are scored in separate forwards
+    (``couples_samples``).
+
+    Args:
+        group: samples per group (ProGAN / StyleGAN2: 4); at least 2.
+
+    Shapes:
+        (N, F) -> (N, F + 1); (N, C, H, W) -> (N, C + 1, H, W).
+    """
+
+    couples_samples = True
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        if group < 2:
+            raise ConfigError(f"minibatch-std group size {group} is below 2; use e.g. 4 "
+                              "(or 0 in model.d_mbstd for no minibatch-std layer)")
+        self.group = int(group)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        g = math.gcd(self.group, n)
+        grouped = x.reshape(n // g, g, -1)  # consecutive samples share a group
+        # Variance over the group in fp32, +1e-8 inside the root so the gradient stays finite
+        # where all samples of a group agree.
+        std = (grouped.float().var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=1)  # (N/g,)
+        stat = std.to(x.dtype).repeat_interleave(g)  # (N,)
+        if x.dim() == 2:
+            return torch.cat([x, stat[:, None]], dim=1)
+        return torch.cat([x, stat.view(n, 1, 1, 1).expand(n, 1, *x.shape[2:])], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group={self.group}"
+
+
+def minibatch_std(group: int) -> nn.Module:
+    """``MinibatchStd(group)``, or an identity for ``group == 0`` (off)."""
+    return MinibatchStd(group) if group else nn.Identity()
 
 
 def flat_size(shape: Sequence[int]) -> int:

@@ -24,7 +24,7 @@ from ganforge.errors import ConfigError
 from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
 from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
 from ganforge.models.layers import (LabelEmbedding, as_shape, flat_size, init_weights, linear_norm,
-                                    spectral_norm_all)
+                                    minibatch_std, spectral_norm_all)
 # Imported under another name because the constructors take a ``dropout`` probability argument.
 from ganforge.models.layers import dropout as dropout_layer
 
@@ -122,6 +122,8 @@ class MLPDiscriminator(Discriminator):
         spectral_norm: spectrally normalise every weight (SNGAN).
         multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
             class indices.
+        mbstd: group size of a minibatch-std feature joined to the last hidden layer's input
+            (0 = none; see :class:`~ganforge.models.layers.MinibatchStd`).
     """
 
     def __init__(
@@ -136,17 +138,25 @@ class MLPDiscriminator(Discriminator):
         label_mode: str = "input",
         spectral_norm: bool = False,
         multi_label: bool = False,
+        mbstd: int = 0,
     ) -> None:
         super().__init__()
         self.n_classes = n_classes
         self.in_shape = as_shape(in_shape)
-        self.head = DHead(hidden[-1] if hidden else flat_size(self.in_shape), n_classes,
-                          label_mode, multi_label)
-        joined = n_classes > 0 and self.head.takes_label_input
-        self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if joined else None
+        check_label_mode(label_mode, "discriminator")
+        joined = n_classes > 0 and label_mode == "input"
         width = flat_size(self.in_shape) + (embed_dim if joined else 0)
+        # The head is built first: module order decides how the seeded init draws its numbers.
+        self.head = DHead(hidden[-1] if hidden else width + (1 if mbstd else 0), n_classes,
+                          label_mode, multi_label)
+        self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if joined else None
         layers: list[nn.Module] = []
         for i, h in enumerate(hidden):
+            if mbstd and i == len(hidden) - 1:
+                # The minibatch-std feature enters the last hidden layer, so that a non-linear
+                # layer can use it (ProGAN puts it before its last block).
+                layers.append(minibatch_std(mbstd))
+                width += 1
             layers += [
                 nn.Linear(width, h),
                 linear_norm(norm if i > 0 else "none", h),
@@ -154,6 +164,9 @@ class MLPDiscriminator(Discriminator):
                 nn.LeakyReLU(0.2),
             ]
             width = h
+        if mbstd and not hidden:
+            layers.append(minibatch_std(mbstd))
+            width += 1
         self.body = nn.Sequential(*layers)
         init_weights(self, init)
         if spectral_norm:
@@ -204,6 +217,7 @@ def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
             "label_mode": model_cfg.d_label,
             "spectral_norm": model_cfg.spectral_norm,
             "multi_label": multi_label,
+            "mbstd": model_cfg.d_mbstd,
         },
     }
 
@@ -224,5 +238,6 @@ MODELS.register("mlp", doc=_DOC)(
         label_modes=LABEL_MODES,
         spectral_norm=True,
         attributes=True,
+        minibatch_std=True,
     )
 )

@@ -78,6 +78,7 @@ def test_refusals_name_the_fix():
         ("model.arch=cgan-paper", "model.conditional=true",
          "model.d_label=projection"): "model.arch=dcgan or mlp",
         ("model.arch=dcgan-seed002", "model.spectral_norm=true"): "spectral_norm=false",
+        ("model.arch=cgan-paper", "model.d_mbstd=4"): "model.d_mbstd=0",
     }
     for overrides, fix in cases.items():
         with pytest.raises(ConfigError, match=fix.replace(".", r"\.")):

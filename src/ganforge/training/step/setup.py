@@ -69,6 +69,9 @@ def check_combination(cfg: Config, data: Optional[TensorData] = None) -> None:
     if m.spectral_norm and not spec.spectral_norm:
         raise ConfigError(f"model '{arch}' has no spectral-norm option; set "
                           "model.spectral_norm=false or use model.arch=dcgan or mlp")
+    if m.d_mbstd and not spec.minibatch_std:
+        raise ConfigError(f"model '{arch}' has no minibatch-std option; set model.d_mbstd=0 "
+                          "or use model.arch=dcgan or mlp")
     if m.conditional and m.d_label == "classifier" and not loss_cls.uses_class_head:
         raise ConfigError(f"model.d_label=classifier adds a class head that loss "
                           f"'{cfg.loss.name}' never trains; use loss.name=acgan or "
