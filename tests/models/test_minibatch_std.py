@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from ganforge.config import LossConfig, ModelConfig, resolve
 from ganforge.errors import ConfigError
@@ -18,57 +19,87 @@ from ganforge.models.layers import MinibatchStd, minibatch_std
 EPS_STD = math.sqrt(1e-8)  # what a group of equal values reads (the floor inside the root)
 
 
+def identity_layer(width: int) -> nn.Linear:
+    layer = nn.Linear(width, width, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(width))
+    return layer
+
+
 def test_vectors_get_each_groups_mean_std():
     x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 8.0]])
-    out = MinibatchStd(group=2)(x)
-    assert out.shape == (4, 3)
-    assert torch.equal(out[:, :2], x)  # the features pass through untouched
+    layer = MinibatchStd(identity_layer(2), 2, group=2)
     # group {0, 1}: stds 1 and ~0 -> 0.5; group {2, 3}: stds 1 and 2 -> 1.5
     first, second = (1.0 + EPS_STD) / 2, (1.0 + math.sqrt(4.0 + 1e-8)) / 2
-    assert out[:, 2].tolist() == pytest.approx([first, first, second, second], abs=1e-7)
+    assert layer.stat(x).tolist() == pytest.approx([first, first, second, second], abs=1e-7)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([1.0, -2.0]))
+    expected = x + torch.tensor([[first], [first], [second], [second]]) * torch.tensor([1.0, -2.0])
+    torch.testing.assert_close(layer(x), expected)
 
 
-def test_maps_get_a_constant_channel():
-    x = torch.zeros(4, 3, 2, 2)
-    x[1] = 2.0  # group {0, 1}: every value differs by 2 -> std 1
-    out = MinibatchStd(group=2)(x)
-    assert out.shape == (4, 4, 2, 2)
-    torch.testing.assert_close(out[:2, 3], torch.full((2, 2, 2), math.sqrt(1.0 + 1e-8)))
-    torch.testing.assert_close(out[2:, 3], torch.full((2, 2, 2), EPS_STD))
+def test_linear_equals_an_appended_feature():
+    torch.manual_seed(0)
+    x = torch.randn(8, 5)
+    wrapped = MinibatchStd(nn.Linear(5, 3), 3, group=4)
+    appended = nn.Linear(6, 3)
+    with torch.no_grad():
+        appended.weight.copy_(torch.cat([wrapped.layer.weight, wrapped.weight[:, None]], dim=1))
+        appended.bias.copy_(wrapped.layer.bias)
+    stat = torch.stack([x[i:i + 4].var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+                        for i in (0, 0, 0, 0, 4, 4, 4, 4)])
+    torch.testing.assert_close(wrapped(x), appended(torch.cat([x, stat[:, None]], dim=1)))
+
+
+def test_conv_equals_an_appended_constant_channel_away_from_the_borders():
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 6, 6)
+    wrapped = MinibatchStd(nn.Conv2d(2, 3, 3, 1, 1), 3, group=2)
+    appended = nn.Conv2d(3, 3, 3, 1, 1)
+    kernel_sum = wrapped.weight / 9  # a constant channel whose 3x3 kernel sums to `weight`
+    with torch.no_grad():
+        appended.weight.copy_(torch.cat([wrapped.layer.weight,
+                                         kernel_sum.view(3, 1, 1, 1).expand(3, 1, 3, 3)], dim=1))
+        appended.bias.copy_(wrapped.layer.bias)
+    stat = wrapped.stat(x).view(4, 1, 1, 1).expand(4, 1, 6, 6)
+    out, ref = wrapped(x), appended(torch.cat([x, stat], dim=1))
+    assert out.shape == (4, 3, 6, 6)
+    torch.testing.assert_close(out[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1])
 
 
 def test_groups_never_mix_and_shrink_to_divide_the_batch():
     torch.manual_seed(0)
     x = torch.randn(6, 5)
-    layer = MinibatchStd(group=4)  # 6 is no multiple of 4: groups of gcd(4, 6) = 2
-    out = layer(x)
+    layer = MinibatchStd(identity_layer(5), 5, group=4)  # 6 = no multiple of 4: groups of 2
     expected = [x[i:i + 2].var(dim=0, unbiased=False).add(1e-8).sqrt().mean().item()
                 for i in range(0, 6, 2) for _ in range(2)]
-    assert out[:, 5].tolist() == pytest.approx(expected, rel=1e-6)
+    assert layer.stat(x).tolist() == pytest.approx(expected, rel=1e-6)
     y = x.clone()
     y[5] += 10.0  # only the last group reads it
-    assert torch.equal(layer(y)[:4, 5], out[:4, 5])
-    single = layer(x[:1])
-    assert single[0, 5].item() == pytest.approx(EPS_STD)
+    assert torch.equal(layer(y)[:4], layer(x)[:4])
+    assert layer.stat(x[:1]).item() == pytest.approx(EPS_STD)
 
 
 def test_gradient_is_finite_where_a_group_agrees():
     x = torch.ones(4, 3, requires_grad=True)
-    MinibatchStd(group=4)(x)[:, 3].sum().backward()
+    MinibatchStd(identity_layer(3), 3, group=4)(x).sum().backward()
     assert torch.isfinite(x.grad).all()
 
 
 def test_off_and_bad_group_sizes():
-    assert isinstance(minibatch_std(0), torch.nn.Identity)
+    linear = nn.Linear(2, 2)
+    assert minibatch_std(linear, 2, 0) is linear
     with pytest.raises(ConfigError, match="model.d_mbstd"):
-        MinibatchStd(group=1)
+        MinibatchStd(linear, 2, group=1)
     with pytest.raises(ConfigError, match=r"model\.d_mbstd=1 must be 0 \(off\) or a group"):
         resolve(None, None, ["model.d_mbstd=1"])
     assert resolve(None, None, ["model.d_mbstd=4"]).model.d_mbstd == 4
+    with pytest.raises(ConfigError, match=r"model\.d_hidden"):
+        build_from_config(ModelConfig(arch="mlp", d_hidden=[], d_mbstd=4), (1, 4, 4), 0)
 
 
 @pytest.mark.parametrize("arch,shape,hidden", [("mlp", (1, 28, 28), [32, 16]),
-                                                ("mlp", (1, 28, 28), []),
+                                                ("mlp", (1, 28, 28), [8]),
                                                 ("dcgan", (1, 28, 28), None),
                                                 ("dcgan", (3, 32, 32), None)])
 @pytest.mark.parametrize("conditional", [False, True])

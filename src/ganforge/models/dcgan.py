@@ -162,8 +162,8 @@ class DCGANDiscriminator(Discriminator):
         multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
             class indices.
         fc: width of a hidden linear layer before the heads (0 = none; seed 000: 1024).
-        mbstd: group size of a minibatch-std channel joined to the last stage's input (0 = none;
-            see :class:`~ganforge.models.layers.MinibatchStd`).
+        mbstd: group size of a minibatch-std channel of the last stage's input (0 = none; see
+            :class:`~ganforge.models.layers.MinibatchStd`).
     """
 
     def __init__(
@@ -200,11 +200,9 @@ class DCGANDiscriminator(Discriminator):
         for i in range(k):
             c_out, side = width * 2**i, (side[0] // 2, side[1] // 2)
             kind = norm if i > 0 else "none"
-            if mbstd and i == k - 1:  # before the last stage, as ProGAN's last block
-                stages.append(minibatch_std(mbstd))
-                c_in += 1
-            stages += [
-                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=kind == "none"),
+            conv = nn.Conv2d(c_in, c_out, 4, 2, 1, bias=kind == "none")
+            stages += [  # the minibatch-std channel enters the last stage (ProGAN's last block)
+                minibatch_std(conv, c_out, mbstd) if i == k - 1 else conv,
                 conv_norm(kind, c_out, side),
                 nn.LeakyReLU(0.2),
                 dropout_layer(dropout),

@@ -338,54 +338,69 @@ def dropout(p: float) -> nn.Module:
 
 
 class MinibatchStd(nn.Module):
-    """Appends how much the samples of a small group differ (Karras et al. 2018, ProGAN §3).
+    """A layer that also sees how much the samples of a small group differ (ProGAN's minibatch
+    standard deviation, Karras et al. 2018, §3).
 
     The batch is cut into groups of ``group`` consecutive samples; within a group, the standard
-    deviation of every feature across the group's samples is averaged into one number, which is
-    appended to each of the group's samples as one more feature (vectors) or one more constant
-    channel (maps). A G that draws nearly one sample per class makes that number small on fakes
-    and ordinary on reals, which D can then see; a per-sample D cannot.
+    deviation of every input feature across the group's samples is averaged into one number s.
+    ProGAN appends s to the layer's input as one more constant feature (vectors) or channel
+    (maps); here the wrapped ``layer`` sees its input unchanged and ``weight * s`` is added to its
+    output, one learnt weight per output feature or channel. For a linear layer that is exactly
+    the appended feature (its weight column is ``weight``); for a conv it is the appended constant
+    channel up to the zero padding at the borders. Appending would give the layer an odd width
+    (513 inputs, 17 channels), which the CPU's matrix and conv kernels run at half speed or worse.
 
-    The group shrinks to ``gcd(group, N)`` when N is not a multiple of it (every group is then
-    whole; N = 1 appends the floor 1e-4). The module couples the samples of a batch,
-    as BatchNorm does, so D's real and fake batches are scored in separate forwards
-    (``couples_samples``).
+    A G that draws nearly one sample per class makes s small on fakes and ordinary on reals,
+    which D can then see; a per-sample D cannot. The group shrinks to ``gcd(group, N)`` when N
+    is not a multiple of it, so every group is whole (N = 1 reads the floor 1e-4). The module
+    couples the samples of a batch, as BatchNorm does, so D's real and fake batches are scored in
+    separate forwards (``couples_samples``).
 
     Args:
+        layer: the wrapped ``nn.Linear`` or ``nn.Conv2d``.
+        out_features: its output features or channels.
         group: samples per group (ProGAN / StyleGAN2: 4); at least 2.
 
     Shapes:
-        (N, F) -> (N, F + 1); (N, C, H, W) -> (N, C + 1, H, W).
+        as ``layer``: (N, F) -> (N, out_features) or (N, C, H, W) -> (N, out_features, H', W').
     """
 
     couples_samples = True
 
-    def __init__(self, group: int = 4) -> None:
+    def __init__(self, layer: nn.Module, out_features: int, group: int = 4) -> None:
         super().__init__()
         if group < 2:
             raise ConfigError(f"minibatch-std group size {group} is below 2; use e.g. 4 "
                               "(or 0 in model.d_mbstd for no minibatch-std layer)")
+        self.layer = layer
         self.group = int(group)
+        # N(0, 0.02) as the normal02 init gives the weight column of an appended feature.
+        self.weight = nn.Parameter(torch.randn(out_features) * 0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def stat(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N,): each sample's group's mean standard deviation (in fp32)."""
         n = x.shape[0]
         g = math.gcd(self.group, n)
-        grouped = x.reshape(n // g, g, -1)  # consecutive samples share a group
-        # Variance over the group in fp32, +1e-8 inside the root so the gradient stays finite
-        # where all samples of a group agree.
-        std = (grouped.float().var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=1)  # (N/g,)
-        stat = std.to(x.dtype).repeat_interleave(g)  # (N,)
-        if x.dim() == 2:
-            return torch.cat([x, stat[:, None]], dim=1)
-        return torch.cat([x, stat.view(n, 1, 1, 1).expand(n, 1, *x.shape[2:])], dim=1)
+        grouped = x.float().reshape(n // g, g, -1)  # consecutive samples share a group
+        centred = grouped - grouped.mean(dim=1, keepdim=True)
+        # Written out rather than Tensor.var, whose backward is several times slower on the CPU;
+        # +1e-8 inside the root keeps the gradient finite where a group's samples agree.
+        std = (centred.square().mean(dim=1) + 1e-8).sqrt().mean(dim=1)  # (N/g,)
+        return std.view(-1, 1).expand(-1, g).reshape(n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layer(x)
+        s = self.stat(x).to(out.dtype)
+        tail = (1,) * (out.dim() - 2)
+        return out + s.view(-1, 1, *tail) * self.weight.to(out.dtype).view(1, -1, *tail)
 
     def extra_repr(self) -> str:
         return f"group={self.group}"
 
 
-def minibatch_std(group: int) -> nn.Module:
-    """``MinibatchStd(group)``, or an identity for ``group == 0`` (off)."""
-    return MinibatchStd(group) if group else nn.Identity()
+def minibatch_std(layer: nn.Module, out_features: int, group: int) -> nn.Module:
+    """``layer`` wrapped in :class:`MinibatchStd`, or ``layer`` itself for ``group == 0``."""
+    return MinibatchStd(layer, out_features, group) if group else layer
 
 
 def flat_size(shape: Sequence[int]) -> int:

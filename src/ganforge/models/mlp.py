@@ -122,8 +122,8 @@ class MLPDiscriminator(Discriminator):
         spectral_norm: spectrally normalise every weight (SNGAN).
         multi_label: y is an (N, K) float condition vector (0/1 or continuous) instead of (N,)
             class indices.
-        mbstd: group size of a minibatch-std feature joined to the last hidden layer's input
-            (0 = none; see :class:`~ganforge.models.layers.MinibatchStd`).
+        mbstd: group size of a minibatch-std feature of the last hidden layer's input (0 = none;
+            see :class:`~ganforge.models.layers.MinibatchStd`); needs a hidden layer.
     """
 
     def __init__(
@@ -146,27 +146,24 @@ class MLPDiscriminator(Discriminator):
         check_label_mode(label_mode, "discriminator")
         joined = n_classes > 0 and label_mode == "input"
         width = flat_size(self.in_shape) + (embed_dim if joined else 0)
+        if mbstd and not hidden:
+            raise ConfigError("model.d_mbstd needs a hidden D layer (model.d_hidden, e.g. [512]); "
+                              "or set model.d_mbstd=0")
         # The head is built first: module order decides how the seeded init draws its numbers.
-        self.head = DHead(hidden[-1] if hidden else width + (1 if mbstd else 0), n_classes,
-                          label_mode, multi_label)
+        self.head = DHead(hidden[-1] if hidden else width, n_classes, label_mode, multi_label)
         self.embed = LabelEmbedding(n_classes, embed_dim, multi_label) if joined else None
         layers: list[nn.Module] = []
         for i, h in enumerate(hidden):
-            if mbstd and i == len(hidden) - 1:
-                # The minibatch-std feature enters the last hidden layer, so that a non-linear
-                # layer can use it (ProGAN puts it before its last block).
-                layers.append(minibatch_std(mbstd))
-                width += 1
+            # The minibatch-std feature enters the last hidden layer, so that a non-linear layer
+            # can use it (ProGAN puts it before its last block).
+            linear = nn.Linear(width, h)
             layers += [
-                nn.Linear(width, h),
+                minibatch_std(linear, h, mbstd) if i == len(hidden) - 1 else linear,
                 linear_norm(norm if i > 0 else "none", h),
                 dropout_layer(dropout if i > 0 else 0.0),
                 nn.LeakyReLU(0.2),
             ]
             width = h
-        if mbstd and not hidden:
-            layers.append(minibatch_std(mbstd))
-            width += 1
         self.body = nn.Sequential(*layers)
         init_weights(self, init)
         if spectral_norm:

@@ -166,8 +166,11 @@ def test_channels_last_on_the_cpu(tmp_path):
         assert convs[0].is_contiguous(memory_format=torch.channels_last) == flag
         trainer.fit()
         runs[flag] = trainer.s.generator.state_dict()
+    # atol 1e-4: Adam divides by the gradient's running RMS, so on a weight whose gradient is
+    # near 0 the two conv layouts' rounding can differ by a visible fraction of lr (1e-3) after
+    # two steps (2 of 78,400 weights move 2.5e-5 apart); everything else agrees to 1e-4 relative.
     for key, value in runs[False].items():
-        torch.testing.assert_close(runs[True][key], value, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(runs[True][key], value, rtol=1e-4, atol=1e-4)
     run = api.train(overrides=["train.steps=3"], resume=str(tmp_path / "True"),
                     log=lambda m: None)
     assert run.step == 3

@@ -64,7 +64,7 @@ EQUIV = ("cgan-mnist", tiny(4) + ["model.g_hidden=[32,32]", "model.d_hidden=[32]
                                   "log.tensorboard=true", "eval.every=2", "eval.samples=100",
                                   "eval.metrics=fid", "eval.best=fid"])
 # Five critic steps per G step: G's DDP forwards without gradients, then one with them.
-RESUME = ("wgan-gp-mnist", tiny(4) + SMALL_CONV + ["train.deterministic=true"])
+RESUME = ("wgan-gp-mnist", tiny(4) + SMALL_CONV + ["train.deterministic=true", "loss.n_critic=5"])
 
 
 def free_port() -> int:
