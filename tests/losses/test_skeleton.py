@@ -10,7 +10,7 @@ import torch
 from ganforge.config import LossConfig, ModelConfig
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES, scoring
-from ganforge.losses.scoring import has_batch_norm, score
+from ganforge.losses.scoring import couples_samples, score
 from ganforge.models import build_models, model_args
 from tests.losses.nets import RecordingD, SmallConvD
 
@@ -50,9 +50,9 @@ def d_step(loss, D, conditional, seed=0):
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_fused_forward_gives_the_numbers_of_two_forwards(name, monkeypatch):
     loss, D, conditional = make(name)
-    assert not has_batch_norm(D)
+    assert not couples_samples(D)
     fused, fused_grads = d_step(loss, D, conditional)
-    monkeypatch.setattr(scoring, "has_batch_norm", lambda discriminator: True)
+    monkeypatch.setattr(scoring, "couples_samples", lambda discriminator: True)
     loss2, _, _ = make(name)
     apart, apart_grads = d_step(loss2, D, conditional)
     assert fused.loss.item() == pytest.approx(apart.loss.item(), rel=1e-5, abs=1e-6)

@@ -20,41 +20,30 @@ from torch import nn
 
 from ganforge.models.base import DOutput
 
-# Whether a D has BatchNorm, looked up once per module (walking its modules every step costs
-# Python time that the MLP presets' steps notice).
-_BATCH_NORM: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+# Whether a D couples its samples, looked up once per module (walking its modules every step
+# costs Python time that the MLP presets' steps notice).
 _COUPLED: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
-def has_batch_norm(discriminator: object) -> bool:
-    """True when any ``nn.modules.batchnorm._BatchNorm`` is among D's modules.
-
-    Anything that is not an ``nn.Module`` (a bare function standing in for D) counts as having
-    BatchNorm: its batches are then scored apart, which is always correct.
-    """
-    if not isinstance(discriminator, nn.Module):
-        return True
-    found = _BATCH_NORM.get(discriminator)
-    if found is None:
-        found = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
-                    for m in discriminator.modules())
-        _BATCH_NORM[discriminator] = found
-    return found
+def has_batch_norm(module: nn.Module) -> bool:
+    """True when any ``nn.modules.batchnorm._BatchNorm`` is among the module's modules."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def couples_samples(discriminator: object) -> bool:
     """True when D's score of one sample can depend on the other samples of its batch.
 
-    That is D with BatchNorm (:func:`has_batch_norm`, which also covers anything that is not an
-    ``nn.Module``) or with a module that says so through a true ``couples_samples`` attribute
-    (:class:`~ganforge.models.layers.MinibatchStd`). Looked up once per module.
+    That is D with BatchNorm or with a module that says so through a true ``couples_samples``
+    attribute (:class:`~ganforge.models.layers.MinibatchStd`). Anything that is not an
+    ``nn.Module`` (a bare function standing in for D) counts as coupled: its batches are then
+    scored apart, which is always correct. Looked up once per module.
     """
-    if has_batch_norm(discriminator):
+    if not isinstance(discriminator, nn.Module):
         return True
-    assert isinstance(discriminator, nn.Module)  # has_batch_norm is True for anything else
     found = _COUPLED.get(discriminator)
     if found is None:
-        found = any(getattr(m, "couples_samples", False) for m in discriminator.modules())
+        found = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                    or getattr(m, "couples_samples", False) for m in discriminator.modules())
         _COUPLED[discriminator] = found
     return found
 

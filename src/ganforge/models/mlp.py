@@ -143,8 +143,7 @@ class MLPDiscriminator(Discriminator):
         super().__init__()
         self.n_classes = n_classes
         self.in_shape = as_shape(in_shape)
-        check_label_mode(label_mode, "discriminator")
-        joined = n_classes > 0 and label_mode == "input"
+        joined = n_classes > 0 and label_mode == "input"  # DHead refuses an unknown mode
         width = flat_size(self.in_shape) + (embed_dim if joined else 0)
         if mbstd and not hidden:
             raise ConfigError("model.d_mbstd needs a hidden D layer (model.d_hidden, e.g. [512]); "

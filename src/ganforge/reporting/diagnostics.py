@@ -230,8 +230,9 @@ class ModeCollapse(Check):
     title = "Mode collapse"
     advice = ("G maps many latents to the same few outputs. Lower optim.lr_g or raise lr_d a "
               "little, use a loss that penalises collapse less kindly (loss.name=wgan-gp), add "
-              "a minibatch-std layer to D (model.d_mbstd=4) or noisy labels (loss.real_label_range=[0.7,1.2]), and "
-              "keep the best checkpoint with eval.every/eval.best to sample from before it.")
+              "a minibatch-std layer to D (model.d_mbstd=4) or noisy labels "
+              "(loss.real_label_range=[0.7,1.2]), and keep the best checkpoint with "
+              "eval.every/eval.best to sample from before it.")
     ENTROPY_PATTERN = "Metrics/*entropy*"  # e.g. Metrics/class-entropy (eval.metrics)
 
     def __init__(self, cfg: DiagnosticsConfig, reference_diversity: Optional[float]) -> None:
