@@ -47,7 +47,9 @@ Protocol (``quality-v2``; the records of the earlier protocol are in
   loop's best point on its curve (normally 15 minutes); minutes each needs to reach X, linear
   in log-minutes between curve points, and their ratio.
 * Results: one JSON line per run appended to ``results/quality_runs.jsonl`` (so the benchmark can
-  be split across invocations or resumed with ``--skip-done``), summarised into
+  be split across invocations or resumed with ``--skip-done``; each preset run records a
+  fingerprint of the settings it trained with, and a run of an earlier form of its preset is
+  neither skipped to nor summarised), summarised into
   ``results/quality_cpu.{json,md}`` (mean ± std over seeds, the issue's targets, the typical
   loops beside their presets, time to quality, load averages, commands, machine) and the plot
   ``results/quality_time_to_quality.png``. Presets on ``mnist-pairs`` or ``stacked-mnist`` are
@@ -121,6 +123,39 @@ def plan(args: argparse.Namespace) -> list[Job]:
                     jobs.append(Job("many-modes" if many else kind, name, seed, args.minutes,
                                     [] if many else below(args.curve_minutes, args.minutes)))
     return jobs
+
+
+# train.* keys the benchmark sets per run (budget, seed, threads), left out of a preset's settings
+PER_RUN_TRAIN_KEYS = ("seed", "minutes", "steps", "epochs", "threads", "device")
+
+
+def preset_settings(name: str, extra: list[str]) -> str:
+    """A fingerprint of what preset ``name`` trains with here (its resolved model, loss, optim
+    and train sections under the ``--set`` overrides, less the per-run keys): a logged run of an
+    earlier form of the preset is neither skipped to by ``--skip-done`` nor summarised.
+    Typical loops (fixed code in ``baseline.py``) give ``""``."""
+    import hashlib
+
+    from ganforge.config import resolve
+    from ganforge.errors import ConfigError
+
+    try:
+        cfg = resolve(name, overrides=list(extra)).to_dict()
+    except ConfigError:
+        return ""  # not a preset (a preset since removed): none of its runs is current
+    cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in PER_RUN_TRAIN_KEYS}
+    text = json.dumps({k: cfg[k] for k in ("model", "loss", "optim", "train")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def current(record: dict[str, Any], settings: dict[str, str]) -> bool:
+    """Whether a logged preset run trained with the preset as it resolves now."""
+    if record["kind"] == "typical":
+        return True
+    name = record["name"]
+    if name not in settings:
+        settings[name] = preset_settings(name, record.get("extra_overrides", []))
+    return bool(settings[name]) and record.get("settings_sha") == settings[name]
 
 
 def below(minutes: list[float], budget: float) -> list[float]:
@@ -206,6 +241,7 @@ def run_job(job: Job, args: argparse.Namespace, scorer: qs.Scorer) -> dict[str, 
         "conditional": conditional, **facts, "wall_s": round(wall, 1),
         "loadavg_before": load_before, "loadavg_after": load_after,
         "run_dir": relative(folder), "extra_overrides": list(args.set),
+        "settings_sha": preset_settings(job.name, args.set) if job.kind != "typical" else "",
         "command": args.command, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         **scorer.info}
     t1 = time.perf_counter()
@@ -252,7 +288,9 @@ def summarise_many(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def build_results(records: list[dict[str, Any]], args: argparse.Namespace, scorer: qs.Scorer,
                   floor: dict[str, Any]) -> dict[str, Any]:
     """Everything the JSON and Markdown results hold, from the records of this evaluator."""
-    mine = [r for r in records if same_scoring(r, scorer)]
+    settings: dict[str, str] = {}
+    scored_alike = [r for r in records if same_scoring(r, scorer)]
+    mine = [r for r in scored_alike if current(r, settings)]
     curve = qr.curves(mine, args.curve_minutes)
     summary = qr.summarise(mine, args.minutes, floor["fid"])
     runs = [{k: r[k] for k in ("name", "seed", "budget_minutes", "threads", "steps",
@@ -271,7 +309,8 @@ def build_results(records: list[dict[str, Any]], args: argparse.Namespace, score
         "typical_loops": {k: v.about for k, v in baseline.TYPICAL.items()},
         "commands": sorted({r["command"] for r in mine if r.get("command")}),
         "summary_command": args.command,
-        "excluded_other_evaluator": len(records) - len(mine),
+        "excluded_other_evaluator": len(records) - len(scored_alike),
+        "excluded_earlier_settings": sorted({r["name"] for r in scored_alike if r not in mine}),
         "machine": report.machine_info(args.threads),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
@@ -348,8 +387,9 @@ def main(argv: Optional[list[str]] = None, evaluator: Any = None) -> int:
                             args.reference_n)
     records = read_log(args.log)
     if not args.summarise_only:
+        settings: dict[str, str] = {}
         done = {(r["kind"], r["name"], r["seed"], r["budget_minutes"]) for r in records
-                if same_scoring(r, scorer)}
+                if same_scoring(r, scorer) and current(r, settings)}
         for job in plan(args):
             if args.skip_done and (job.kind, job.name, job.seed, job.budget) in done:
                 continue

@@ -414,4 +414,8 @@ def render_markdown(res: dict[str, Any]) -> str:
     if res.get("excluded_other_evaluator"):
         out.append(f"{res['excluded_other_evaluator']} logged runs scored another way (another "
                    "evaluator, sample or reference count) are left out.")
+    if res.get("excluded_earlier_settings"):
+        out.append("Logged runs of an earlier form of " + ", ".join(
+            f"`{n}`" for n in res["excluded_earlier_settings"]) + " (settings that no longer "
+            "resolve from the preset) are left out.")
     return "\n".join(out) + "\n"

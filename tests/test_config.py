@@ -30,7 +30,9 @@ def test_every_preset_resolves_and_round_trips(preset):
 def test_preset_base_chain_is_a_small_diff():
     base, child = resolve("cgan-mnist"), resolve("cgan-digits")
     assert child.data.name == "digits" and base.data.name == "mnist"
-    assert child.model == base.model and child.optim == base.optim
+    # the quick start keeps seed 001's D (joined label, dropout 0.4) it was measured with
+    assert child.model == dataclasses.replace(base.model, d_label="input", d_dropout=0.4)
+    assert child.optim == base.optim
 
 
 def test_override_types():

@@ -118,6 +118,24 @@ def test_plan_shares_the_curve_seed_unless_told(bench):
     assert [(j.seed, j.budget) for j in q.plan(args)] == [(0, 15), (0, 5)]
 
 
+def test_runs_of_an_earlier_preset_are_not_current(bench):
+    q = bench.quality
+    now = q.preset_settings("cgan-mnist", [])
+    assert len(now) == 16 and now == q.preset_settings("cgan-mnist", [])
+    # the per-run keys do not change the settings; a model, loss or optim key does
+    assert q.preset_settings("cgan-mnist", ["train.seed=3", "train.minutes=1"]) == now
+    assert q.preset_settings("cgan-mnist", ["model.d_dropout=0.3"]) != now
+    assert q.preset_settings("no-such-preset", []) == ""
+    settings = {}
+    run = dict(record("cgan-mnist", 0, 5, []), settings_sha=now, extra_overrides=[])
+    assert q.current(run, settings) and settings == {"cgan-mnist": now}
+    assert not q.current(dict(run, settings_sha="0" * 16), settings)
+    assert not q.current({k: v for k, v in run.items() if k != "settings_sha"}, settings)
+    assert q.current(record("typ", 0, 5, [], kind="typical"), settings)
+    gone = dict(record("no-such-preset", 0, 5, []), settings_sha="", extra_overrides=[])
+    assert not q.current(gone, settings)
+
+
 # ----------------------------------------------------------------------------- typical loops
 
 def test_typical_objectives_on_fixed_tensors(bench):
@@ -186,6 +204,8 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     assert {r["name"]: r["conditional"] for r in records} == {
         "cgan-mnist": True, "dcgan-mnist": False, "typical-cgan": True}
     assert records[0]["compare_with"] == "typical-cgan" and records[4]["kind"] == "typical"
+    assert records[0]["settings_sha"] == bench.quality.preset_settings("cgan-mnist", [])
+    assert records[4]["settings_sha"] == ""
 
     res = json.loads((results / "quality_cpu.json").read_text())
     assert res["floor"]["n"] == 200 and res["floor"]["reference_overlap"] == 0
@@ -212,3 +232,19 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
         return text.split("## Runs")[1].split("## Commands")[0]
 
     assert runs_table((results / "quality_cpu.md").read_text()) == runs_table(md)
+
+    # a run of an earlier form of a preset is neither summarised nor skipped to
+    log = tmp_path / "log.jsonl"
+    lines = log.read_text().splitlines()
+    stale = json.loads(lines[2])
+    stale["settings_sha"] = "0" * 16
+    log.write_text("\n".join(lines[:2] + [json.dumps(stale)] + lines[3:]) + "\n")
+    assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
+    res = json.loads((results / "quality_cpu.json").read_text())
+    assert res["excluded_earlier_settings"] == ["dcgan-mnist"]
+    assert res["summary"]["dcgan-mnist"]["seeds"] == [1]
+    assert "earlier form of `dcgan-mnist`" in (results / "quality_cpu.md").read_text()
+    assert bench.quality.main(argv + ["--skip-done"], evaluator=FakeExtractor()) == 0
+    rerun = [json.loads(line) for line in log.read_text().splitlines()][len(lines):]
+    assert [(r["name"], r["seed"], r["budget_minutes"]) for r in rerun] == [
+        ("dcgan-mnist", 0, 0.04)]
