@@ -84,9 +84,11 @@ def test_baseline_loop_has_no_fast_dropout(bench, mnist_root):
 
     from ganforge.config import resolve
 
-    loop = baseline.BaselineGAN(resolve("cgan-mnist"), batch_size=8, root=mnist_root, limit=64)
+    cfg = resolve("cgan-mnist")
+    loop = baseline.BaselineGAN(cfg, batch_size=8, root=mnist_root, limit=64)
     drops = [m for net in (loop.G, loop.D) for m in net.modules() if isinstance(m, nn.Dropout)]
-    assert len(drops) == 2 and all(type(m) is nn.Dropout and m.p == 0.4 for m in drops)
+    assert cfg.model.d_dropout > 0 and len(drops) == 2
+    assert all(type(m) is nn.Dropout and m.p == cfg.model.d_dropout for m in drops)
 
 
 def test_side_by_side_and_report(bench, mnist_root, tmp_path):
