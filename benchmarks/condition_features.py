@@ -86,6 +86,9 @@ def train(npz: Path, minutes: float, threads: int, seed: int, out: Path) -> Any:
 
     return ganforge.train("cgan-mnist", out=str(out), log=lambda line: None, overrides=[
         "data.name=arrays", f"data.root={npz}", "model.conditional=true",
+        # seed 001's D (condition joined to the image, dropout 0.4), as the results were measured
+        # with; cgan-mnist reads labels by projection since its retuning
+        "model.d_label=input", "model.d_dropout=0.4",
         f"train.minutes={minutes}", "train.epochs=10000", f"train.threads={threads}",
         f"train.seed={seed}", "log.progress=false", "log.report_every_s=none",
         "log.sample_every=100000", "diagnostics.enabled=false"])
