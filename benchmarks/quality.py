@@ -129,33 +129,38 @@ def plan(args: argparse.Namespace) -> list[Job]:
 PER_RUN_TRAIN_KEYS = ("seed", "minutes", "steps", "epochs", "threads", "device")
 
 
-def preset_settings(name: str, extra: list[str]) -> str:
-    """A fingerprint of what preset ``name`` trains with here (its resolved model, loss, optim
-    and train sections under the ``--set`` overrides, less the per-run keys): a logged run of an
-    earlier form of the preset is neither skipped to by ``--skip-done`` nor summarised.
-    Typical loops (fixed code in ``baseline.py``) give ``""``."""
+def settings_fingerprint(cfg: dict[str, Any]) -> str:
+    """A fingerprint of a resolved config's (``Config.to_dict()``, a run's ``config.json``)
+    model, loss, optim and train sections, less the per-run keys."""
     import hashlib
 
+    train = {k: v for k, v in cfg["train"].items() if k not in PER_RUN_TRAIN_KEYS}
+    text = json.dumps({"model": cfg["model"], "loss": cfg["loss"], "optim": cfg["optim"],
+                       "train": train}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def preset_settings(name: str, extra: list[str]) -> str:
+    """The fingerprint of what preset ``name`` trains with now under the ``--set`` overrides
+    ``extra``; ``""`` for a name that is no preset (a preset since removed)."""
     from ganforge.config import resolve
     from ganforge.errors import ConfigError
 
     try:
         cfg = resolve(name, overrides=list(extra)).to_dict()
     except ConfigError:
-        return ""  # not a preset (a preset since removed): none of its runs is current
-    cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in PER_RUN_TRAIN_KEYS}
-    text = json.dumps({k: cfg[k] for k in ("model", "loss", "optim", "train")}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return ""  # none of its runs is current
+    return settings_fingerprint(cfg)
 
 
-def current(record: dict[str, Any], settings: dict[str, str]) -> bool:
-    """Whether a logged preset run trained with the preset as it resolves now."""
+def current(record: dict[str, Any]) -> bool:
+    """Whether a logged run trained with its preset as the preset resolves now (under the run's
+    own ``--set`` overrides): a run of an earlier form of a preset is neither skipped to by
+    ``--skip-done`` nor summarised. Typical loops (fixed code in ``baseline.py``) always are."""
     if record["kind"] == "typical":
         return True
-    name = record["name"]
-    if name not in settings:
-        settings[name] = preset_settings(name, record.get("extra_overrides", []))
-    return bool(settings[name]) and record.get("settings_sha") == settings[name]
+    now = preset_settings(record["name"], record.get("extra_overrides", []))
+    return bool(now) and record.get("settings_sha") == now
 
 
 def below(minutes: list[float], budget: float) -> list[float]:
@@ -211,7 +216,8 @@ def train_preset(job: Job, args: argparse.Namespace, folder: Path) -> tuple[dict
     per_step = cfg["train"]["batch_size"] * n_critic
     facts = {"steps": summary["steps"], "train_s": summary["elapsed_s"],
              "images_per_s": round(summary["steps"] * per_step / summary["elapsed_s"], 2),
-             "images_per_s_last_window": summary["images_per_s"], "dataset": cfg["data"]["name"]}
+             "images_per_s_last_window": summary["images_per_s"], "dataset": cfg["data"]["name"],
+             "settings_sha": settings_fingerprint(cfg)}  # what the run trained with
     return facts, per_step, run.n_classes > 0
 
 
@@ -223,6 +229,7 @@ def train_typical(job: Job, args: argparse.Namespace, folder: Path) -> tuple[dic
     loop = baseline.build_typical(job.name, job.seed, Path(args.data_root))
     facts = loop.train_for(job.budget, job.timed, folder)
     facts["dataset"] = "mnist"
+    facts["settings_sha"] = ""  # fixed code, no preset
     return facts, loop.images_per_step(), loop.conditional
 
 
@@ -241,7 +248,6 @@ def run_job(job: Job, args: argparse.Namespace, scorer: qs.Scorer) -> dict[str, 
         "conditional": conditional, **facts, "wall_s": round(wall, 1),
         "loadavg_before": load_before, "loadavg_after": load_after,
         "run_dir": relative(folder), "extra_overrides": list(args.set),
-        "settings_sha": preset_settings(job.name, args.set) if job.kind != "typical" else "",
         "command": args.command, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         **scorer.info}
     t1 = time.perf_counter()
@@ -288,9 +294,13 @@ def summarise_many(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def build_results(records: list[dict[str, Any]], args: argparse.Namespace, scorer: qs.Scorer,
                   floor: dict[str, Any]) -> dict[str, Any]:
     """Everything the JSON and Markdown results hold, from the records of this evaluator."""
-    settings: dict[str, str] = {}
     scored_alike = [r for r in records if same_scoring(r, scorer)]
-    mine = [r for r in scored_alike if current(r, settings)]
+    mine, earlier = [], set()
+    for r in scored_alike:
+        if current(r):
+            mine.append(r)
+        else:
+            earlier.add(r["name"])
     curve = qr.curves(mine, args.curve_minutes)
     summary = qr.summarise(mine, args.minutes, floor["fid"])
     runs = [{k: r[k] for k in ("name", "seed", "budget_minutes", "threads", "steps",
@@ -310,7 +320,7 @@ def build_results(records: list[dict[str, Any]], args: argparse.Namespace, score
         "commands": sorted({r["command"] for r in mine if r.get("command")}),
         "summary_command": args.command,
         "excluded_other_evaluator": len(records) - len(scored_alike),
-        "excluded_earlier_settings": sorted({r["name"] for r in scored_alike if r not in mine}),
+        "excluded_earlier_settings": sorted(earlier),
         "machine": report.machine_info(args.threads),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
@@ -387,9 +397,8 @@ def main(argv: Optional[list[str]] = None, evaluator: Any = None) -> int:
                             args.reference_n)
     records = read_log(args.log)
     if not args.summarise_only:
-        settings: dict[str, str] = {}
         done = {(r["kind"], r["name"], r["seed"], r["budget_minutes"]) for r in records
-                if same_scoring(r, scorer) and current(r, settings)}
+                if same_scoring(r, scorer) and current(r)}
         for job in plan(args):
             if args.skip_done and (job.kind, job.name, job.seed, job.budget) in done:
                 continue

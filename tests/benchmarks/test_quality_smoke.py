@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from ganforge.config import resolve
 from ganforge.models.base import DOutput
 from tests.benchmarks.conftest import import_benches
 from tests.metrics import FakeExtractor
@@ -126,14 +127,19 @@ def test_runs_of_an_earlier_preset_are_not_current(bench):
     assert q.preset_settings("cgan-mnist", ["train.seed=3", "train.minutes=1"]) == now
     assert q.preset_settings("cgan-mnist", ["model.d_dropout=0.3"]) != now
     assert q.preset_settings("no-such-preset", []) == ""
-    settings = {}
     run = dict(record("cgan-mnist", 0, 5, []), settings_sha=now, extra_overrides=[])
-    assert q.current(run, settings) and settings == {"cgan-mnist": now}
-    assert not q.current(dict(run, settings_sha="0" * 16), settings)
-    assert not q.current({k: v for k, v in run.items() if k != "settings_sha"}, settings)
-    assert q.current(record("typ", 0, 5, [], kind="typical"), settings)
+    assert q.current(run)
+    assert not q.current(dict(run, settings_sha="0" * 16))
+    assert not q.current({k: v for k, v in run.items() if k != "settings_sha"})
+    assert q.current(record("typ", 0, 5, [], kind="typical"))
     gone = dict(record("no-such-preset", 0, 5, []), settings_sha="", extra_overrides=[])
-    assert not q.current(gone, settings)
+    assert not q.current(gone)
+    # each run is judged under its own --set overrides
+    dropout = ["model.d_dropout=0.3"]
+    assert q.current(dict(run, settings_sha=q.preset_settings("cgan-mnist", dropout),
+                          extra_overrides=dropout))
+    # a run's own saved config gives the fingerprint its preset resolves to
+    assert q.settings_fingerprint(json.loads(resolve("cgan-mnist").to_json())) == now
 
 
 # ----------------------------------------------------------------------------- typical loops
