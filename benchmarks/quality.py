@@ -72,6 +72,7 @@ import baseline  # benchmarks/ is on sys.path when run as a script
 import quality_report as qr
 import quality_score as qs
 import report
+from sweep import trained_settings  # benchmarks/sweep.py
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -131,12 +132,13 @@ PER_RUN_TRAIN_KEYS = ("seed", "minutes", "steps", "epochs", "threads", "device")
 
 def settings_fingerprint(cfg: dict[str, Any]) -> str:
     """A fingerprint of a resolved config's (``Config.to_dict()``, a run's ``config.json``)
-    model, loss, optim and train sections, less the per-run keys."""
+    trained settings (``sweep.trained_settings``), less the per-run keys."""
     import hashlib
 
-    train = {k: v for k, v in cfg["train"].items() if k not in PER_RUN_TRAIN_KEYS}
-    text = json.dumps({"model": cfg["model"], "loss": cfg["loss"], "optim": cfg["optim"],
-                       "train": train}, sort_keys=True)
+    settings = trained_settings(cfg)
+    settings["train"] = {k: v for k, v in settings["train"].items()
+                         if k not in PER_RUN_TRAIN_KEYS}
+    text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -397,10 +399,11 @@ def main(argv: Optional[list[str]] = None, evaluator: Any = None) -> int:
                             args.reference_n)
     records = read_log(args.log)
     if not args.summarise_only:
+        # judging a run current resolves its preset, so only when --skip-done asks
         done = {(r["kind"], r["name"], r["seed"], r["budget_minutes"]) for r in records
-                if same_scoring(r, scorer) and current(r)}
+                if args.skip_done and same_scoring(r, scorer) and current(r)}
         for job in plan(args):
-            if args.skip_done and (job.kind, job.name, job.seed, job.budget) in done:
+            if (job.kind, job.name, job.seed, job.budget) in done:
                 continue
             record = run_job(job, args, scorer)
             with open(args.log, "a") as fh:

@@ -44,11 +44,16 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, overrides
 
 
+def trained_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The sections of a resolved config (``Config.to_dict()``, a run's ``config.json``) that
+    decide what a run trains: model, loss, optim and train."""
+    return {k: cfg[k] for k in ("model", "loss", "optim", "train")}
+
+
 def resolved_settings(run_dir: Path) -> dict[str, Any]:
-    """What a run trained with (its config.json's model, loss, optim and train sections), so a
-    result row stays true after its preset changes."""
-    config = json.loads((Path(run_dir) / "config.json").read_text())
-    return {k: config[k] for k in ("model", "loss", "optim", "train")}
+    """What a run trained with (its config.json's trained settings), so a result row stays true
+    after its preset changes."""
+    return trained_settings(json.loads((Path(run_dir) / "config.json").read_text()))
 
 
 def train_and_score(preset: str, name: str, overrides: list[str], args: argparse.Namespace,
