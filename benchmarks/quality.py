@@ -49,11 +49,12 @@ Protocol (``quality-v2``; the records of the earlier protocol are in
 * Results: one JSON line per run appended to ``results/quality_runs.jsonl`` (so the benchmark can
   be split across invocations or resumed with ``--skip-done``; each preset run records a
   fingerprint of the settings it trained with, and a run of an earlier form of its preset is
-  neither skipped to nor summarised), summarised into
-  ``results/quality_cpu.{json,md}`` (mean ± std over seeds, the issue's targets, the typical
-  loops beside their presets, time to quality, load averages, commands, machine) and the plot
-  ``results/quality_time_to_quality.png``. Presets on ``mnist-pairs`` or ``stacked-mnist`` are
-  scored by ``two-digit-acc`` or ``stacked-mnist`` instead (final G only).
+  neither skipped to nor summarised), summarised per kind of CPU (each record names its
+  CPU; runs compare only with runs of the same kind of machine, see :func:`machine_slug`) into
+  ``results/quality_cpu_<cpu>.{json,md}`` (mean ± std over seeds, the issue's targets, the
+  typical loops beside their presets, time to quality, load averages, commands, machine) and
+  the plot ``results/quality_time_to_quality_<cpu>.png``. Presets on ``mnist-pairs`` or
+  ``stacked-mnist`` are scored by ``two-digit-acc`` or ``stacked-mnist`` instead (final G only).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -251,7 +253,7 @@ def run_job(job: Job, args: argparse.Namespace, scorer: qs.Scorer) -> dict[str, 
         "loadavg_before": load_before, "loadavg_after": load_after,
         "run_dir": relative(folder), "extra_overrides": list(args.set),
         "command": args.command, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        **scorer.info}
+        "cpu_model": args.cpu, **scorer.info}
     t1 = time.perf_counter()
     if job.kind == "many-modes":
         record.update(score_many(folder, facts["dataset"], args, scorer))
@@ -277,26 +279,11 @@ def score_many(folder: Path, dataset: str, args: argparse.Namespace,
 
 # ----------------------------------------------------------------------------- results
 
-def summarise_many(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Mean ± std of the two-digit and Stacked MNIST runs, per preset and budget."""
-    latest = {(r["name"], r["seed"], r["budget_minutes"]): r for r in records
-              if r.get("protocol") == qr.PROTOCOL and r["kind"] == "many-modes"}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for (name, _, minutes), r in sorted(latest.items()):
-        groups.setdefault(f"{name}@{minutes:g}min", []).append(r)
-    out = {}
-    for name, rs in groups.items():
-        keys = [k for k in ("value", "worst_class_acc", "kl_to_uniform", "steps")
-                if all(k in r for r in rs)]
-        out[name] = {"metric": rs[0]["metric"], "seeds": [r["seed"] for r in rs],
-                     **{k: qr._mean_std([float(r[k]) for r in rs]) for k in keys}}
-    return out
-
-
 def build_results(records: list[dict[str, Any]], args: argparse.Namespace, scorer: qs.Scorer,
                   floor: dict[str, Any]) -> dict[str, Any]:
-    """Everything the JSON and Markdown results hold, from the records of this evaluator."""
-    scored_alike = [r for r in records if same_scoring(r, scorer)]
+    """Everything the JSON and Markdown results hold, from the records of this evaluator and
+    this kind of machine."""
+    scored_alike = [r for r in records if same_scoring(r, scorer, args.cpu)]
     mine, earlier = [], set()
     for r in scored_alike:
         if current(r):
@@ -317,11 +304,11 @@ def build_results(records: list[dict[str, Any]], args: argparse.Namespace, score
                                          if k not in ("per_class", "histogram")},
         "targets": qr.target_checks(summary), "summary": summary, "curves": curve,
         "time_to_quality": qr.time_to_quality(curve), "runs": runs,
-        "many_modes": summarise_many(mine), "order": CONDITIONAL + UNCONDITIONAL,
+        "many_modes": qr.summarise_many(mine), "order": CONDITIONAL + UNCONDITIONAL,
         "typical_loops": {k: v.about for k, v in baseline.TYPICAL.items()},
         "commands": sorted({r["command"] for r in mine if r.get("command")}),
         "summary_command": args.command,
-        "excluded_other_evaluator": len(records) - len(scored_alike),
+        "excluded_other_scoring": len(records) - len(scored_alike),
         "excluded_earlier_settings": sorted(earlier),
         "machine": report.machine_info(args.threads),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -363,7 +350,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--results", default=str(RESULTS), help="folder of the results files")
     p.add_argument("--log", help="JSONL run log (default: RESULTS/quality_runs.jsonl)")
     p.add_argument("--skip-done", action="store_true",
-                   help="skip runs the log already holds (same model, seed, budget, evaluator)")
+                   help="skip runs the log already holds (same model, seed, budget, evaluator, "
+                   "kind of CPU)")
     p.add_argument("--summarise-only", action="store_true", help="rebuild the results only")
     p.add_argument("--quick", action="store_true", help="pipeline check: two presets, two "
                    "typical loops, seconds-long budgets, 500 samples against 1,000 digits; "
@@ -379,8 +367,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         args.curve_seeds = args.seeds[:1]
     suffix = "_quick" if args.quick else ""
     args.log = Path(args.log or Path(args.results) / f"quality_runs{suffix}.jsonl")
-    args.stem = Path(args.results) / f"quality_cpu{suffix}"
-    args.curve_png = Path(args.results) / f"quality_time_to_quality{suffix}.png"
+    args.cpu = report.cpu_model()
+    slug = machine_slug(args.cpu) + suffix
+    args.stem = Path(args.results) / f"quality_cpu_{slug}"
+    args.curve_png = Path(args.results) / f"quality_time_to_quality_{slug}.png"
     args.command = shlex.join([relative(Path(sys.executable)), "benchmarks/quality.py",
                                *(sys.argv[1:] if argv is None else argv)])
     return args
@@ -401,7 +391,7 @@ def main(argv: Optional[list[str]] = None, evaluator: Any = None) -> int:
     if not args.summarise_only:
         # judging a run current resolves its preset, so only when --skip-done asks
         done = {(r["kind"], r["name"], r["seed"], r["budget_minutes"]) for r in records
-                if args.skip_done and same_scoring(r, scorer) and current(r)}
+                if args.skip_done and same_scoring(r, scorer, args.cpu) and current(r)}
         for job in plan(args):
             if (job.kind, job.name, job.seed, job.budget) in done:
                 continue
@@ -420,9 +410,22 @@ def main(argv: Optional[list[str]] = None, evaluator: Any = None) -> int:
 SCORING_KEYS = ("evaluator_sha256", "n_samples", "reference_n", "reference_pixels_sha256")
 
 
-def same_scoring(record: dict[str, Any], scorer: qs.Scorer) -> bool:
-    """Whether a logged run was scored as this invocation scores (evaluator, counts, data)."""
-    return all(record.get(k) == scorer.info[k] for k in SCORING_KEYS)
+def same_scoring(record: dict[str, Any], scorer: qs.Scorer, cpu: str) -> bool:
+    """Whether a logged run trained on this kind of CPU and was scored as this invocation
+    scores (evaluator, counts, data)."""
+    return record.get("cpu_model") == cpu and all(record.get(k) == scorer.info[k]
+                                                   for k in SCORING_KEYS)
+
+
+def machine_slug(cpu: str) -> str:
+    """The results files' suffix for a CPU model: "Intel(R) Xeon(R) Processor" -> "intel-xeon",
+    "AMD EPYC 7B13 64-Core Processor" -> "amd-epyc". One set of tables per kind of machine:
+    a minute of training buys more steps on a faster CPU, and the evaluator, retrained on
+    another CPU, differs in its last bits (its checksum with it), so runs compare only with
+    runs of their own machine."""
+    words = [w for w in re.sub(r"\(\w+\)|[^A-Za-z0-9 ]", " ", cpu).lower().split()
+             if w not in ("processor", "cpu")]
+    return "-".join(words[:2]) or "unknown"
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -102,6 +102,22 @@ def summarise(records: list[dict[str, Any]], minutes: float, floor: float
     return out
 
 
+def summarise_many(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean ± std of the two-digit and Stacked MNIST runs, per preset and budget."""
+    latest = {(r["name"], r["seed"], r["budget_minutes"]): r for r in records
+              if r.get("protocol") == PROTOCOL and r["kind"] == "many-modes"}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for (name, _, minutes), r in sorted(latest.items()):
+        groups.setdefault(f"{name}@{minutes:g}min", []).append(r)
+    out = {}
+    for name, rs in groups.items():
+        keys = [k for k in ("value", "worst_class_acc", "kl_to_uniform", "steps")
+                if all(k in r for r in rs)]
+        out[name] = {"metric": rs[0]["metric"], "seeds": [r["seed"] for r in rs],
+                     **{k: _mean_std([float(r[k]) for r in rs]) for k in keys}}
+    return out
+
+
 def _missed(row: dict[str, Any], tier: str, flags: dict[str, bool]) -> str:
     """The targets a row misses, with its mean and the bound, e.g. "acc 0.957 (>= 0.98)"."""
     bounds = {key: (kind, bound) for key, kind, bound in TARGETS[tier]}
@@ -411,9 +427,10 @@ def render_markdown(res: dict[str, Any]) -> str:
     out += ["", "## Commands", "", "Runs (each appends to the run log):", ""]
     out += [f"- `{c}`" for c in res["commands"]]
     out += ["", f"These results were rebuilt by `{res['summary_command']}`."]
-    if res.get("excluded_other_evaluator"):
-        out.append(f"{res['excluded_other_evaluator']} logged runs scored another way (another "
-                   "evaluator, sample or reference count) are left out.")
+    if res.get("excluded_other_scoring"):
+        out.append(f"{res['excluded_other_scoring']} logged runs of another kind of machine or "
+                   "scored another way (another evaluator, sample or reference count) are left "
+                   "out (their tables are the other `quality_cpu_*.md` files).")
     if res.get("excluded_earlier_settings"):
         out.append("Logged runs of an earlier form of " + ", ".join(
             f"`{n}`" for n in res["excluded_earlier_settings"]) + " (settings that no longer "

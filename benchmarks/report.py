@@ -40,7 +40,8 @@ def baseline_name(row: dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------- machine
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -92,7 +93,7 @@ def machine_info(threads: int) -> dict[str, Any]:
     import torchvision
 
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "mem_total_gib": _mem_total_gib(),

@@ -371,7 +371,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     jobs, skipped = plan(args)
     device_name = (torch.cuda.get_device_name(torch.device(args.device))
-                   if args.device.startswith("cuda") else f"CPU ({report._cpu_model()})")
+                   if args.device.startswith("cuda") else f"CPU ({report.cpu_model()})")
     stem = f"throughput_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
     stem += "_quick" if args.quick else ""
     print(f"ganforge throughput: {len(jobs)} jobs on {device_name} -> "

@@ -23,7 +23,8 @@ from tests.metrics import FakeExtractor
 
 @pytest.fixture
 def bench(monkeypatch):
-    return import_benches(monkeypatch, "quality", "quality_report", "quality_score", "baseline")
+    return import_benches(monkeypatch, "quality", "quality_report", "quality_score", "baseline",
+                          "report")
 
 
 def point(minutes, step, **values):
@@ -192,6 +193,9 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
             "--data-root", str(mnist_root),
             "--runs", str(runs), "--results", str(results), "--log", str(tmp_path / "log.jsonl")]
     assert bench.quality.main(argv, evaluator=FakeExtractor()) == 0
+    stem = bench.quality.parse_args(argv).stem  # results/quality_cpu_<kind of CPU>
+    cpu = bench.report.cpu_model()
+    assert stem.name == "quality_cpu_" + bench.quality.machine_slug(cpu)
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [(r["name"], r["seed"], r["budget_minutes"]) for r in records] == [
         ("cgan-mnist", 0, 0.04), ("cgan-mnist", 1, 0.02), ("dcgan-mnist", 0, 0.04),
@@ -201,6 +205,7 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
         assert len(r["loadavg_before"]) == 3 and len(r["loadavg_after"]) == 3
         assert r["images_per_s"] > 0 and r["wall_s"] > 0 and r["reference_n"] == 500
         assert r["evaluator"] == "fake-lenet" and r["n_samples"] == 200
+        assert r["cpu_model"] == cpu
         minutes = [p["minutes"] for p in r["points"]]
         assert minutes == ([0.01, 0.02, 0.04] if r["budget_minutes"] == 0.04 else [0.01, 0.02])
         steps = [p["step"] for p in r["points"]]
@@ -213,7 +218,7 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     assert records[0]["settings_sha"] == bench.quality.preset_settings("cgan-mnist", [])
     assert records[4]["settings_sha"] == ""
 
-    res = json.loads((results / "quality_cpu.json").read_text())
+    res = json.loads(stem.with_suffix(".json").read_text())
     assert res["floor"]["n"] == 200 and res["floor"]["reference_overlap"] == 0
     assert sorted(res["summary"]) == ["cgan-mnist", "dcgan-mnist", "typical-cgan"]
     assert res["summary"]["cgan-mnist"]["seeds"] == [0, 1]
@@ -221,7 +226,7 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
                                                           "fid_x_floor"}
     assert [row["preset"] for row in res["time_to_quality"]] == ["cgan-mnist"]
     assert res["curves"]["typical-cgan"]["minutes"] == [0.01, 0.02, 0.04]
-    md = (results / "quality_cpu.md").read_text()
+    md = stem.with_suffix(".md").read_text()
     for heading in ("## Targets", "## Conditional models at 0.02 minutes",
                     "## Unconditional models", "## Time to quality", "## Runs", "## Commands"):
         assert heading in md
@@ -229,15 +234,15 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     at = [i for i, line in enumerate(rows) if line.startswith(("| cgan-mnist |",
                                                                "| *typical-cgan* |"))]
     assert len(at) >= 2 and at[1] == at[0] + 1  # the typical loop right under its preset
-    png = results / "quality_time_to_quality.png"
+    png = results / f"quality_time_to_quality_{stem.name.split('_', 2)[2]}.png"
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size < 150_000
 
-    (results / "quality_cpu.md").unlink()
+    stem.with_suffix(".md").unlink()
     assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
     def runs_table(text):
         return text.split("## Runs")[1].split("## Commands")[0]
 
-    assert runs_table((results / "quality_cpu.md").read_text()) == runs_table(md)
+    assert runs_table(stem.with_suffix(".md").read_text()) == runs_table(md)
 
     # a run of an earlier form of a preset is neither summarised nor skipped to
     log = tmp_path / "log.jsonl"
@@ -246,11 +251,30 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     stale["settings_sha"] = "0" * 16
     log.write_text("\n".join(lines[:2] + [json.dumps(stale)] + lines[3:]) + "\n")
     assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
-    res = json.loads((results / "quality_cpu.json").read_text())
+    res = json.loads(stem.with_suffix(".json").read_text())
     assert res["excluded_earlier_settings"] == ["dcgan-mnist"]
     assert res["summary"]["dcgan-mnist"]["seeds"] == [1]
-    assert "earlier form of `dcgan-mnist`" in (results / "quality_cpu.md").read_text()
+    assert "earlier form of `dcgan-mnist`" in stem.with_suffix(".md").read_text()
     assert bench.quality.main(argv + ["--skip-done"], evaluator=FakeExtractor()) == 0
     rerun = [json.loads(line) for line in log.read_text().splitlines()][len(lines):]
     assert [(r["name"], r["seed"], r["budget_minutes"]) for r in rerun] == [
         ("dcgan-mnist", 0, 0.04)]
+
+    # a run of another kind of machine is neither summarised here nor skipped to
+    lines = log.read_text().splitlines()
+    other = json.loads(lines[1])
+    assert (other["name"], other["seed"]) == ("cgan-mnist", 1)
+    other["cpu_model"] = "Other CPU 9000"
+    log.write_text("\n".join([lines[0], json.dumps(other)] + lines[2:]) + "\n")
+    assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
+    res = json.loads(stem.with_suffix(".json").read_text())
+    assert res["excluded_other_scoring"] == 1 and res["summary"]["cgan-mnist"]["seeds"] == [0]
+    assert "1 logged runs of another kind of machine" in stem.with_suffix(".md").read_text()
+
+
+def test_results_files_are_named_after_the_kind_of_cpu(bench):
+    slug = bench.quality.machine_slug
+    assert slug("Intel(R) Xeon(R) Processor") == "intel-xeon"
+    assert slug("AMD EPYC 7B13 64-Core Processor") == "amd-epyc"
+    assert slug("Intel(R) Core(TM) i7-1165G7 CPU @ 2.80GHz") == "intel-core"
+    assert slug("Apple M2") == "apple-m2" and slug("") == "unknown"
