@@ -317,6 +317,9 @@ def ordered(summary: dict[str, dict[str, Any]], order: list[str], cond: bool) ->
 
 def _table(res: dict[str, Any], cond: bool) -> list[str]:
     summary, floor = res["summary"], res["floor"]
+    names = ordered(summary, res["order"], cond)
+    if not names:  # a floor row alone would read like a result
+        return ["None measured on this kind of machine yet."]
     extra = (["label acc", "worst class", "evaluator disagreement"] if cond
              else ["digit entropy", "smallest digit share"])
     head = ["preset", "seeds", "steps", "img/s", *extra, "recall", "precision", "FID",
@@ -327,7 +330,7 @@ def _table(res: dict[str, Any], cond: bool) -> list[str]:
     lines.append(f"| real MNIST test digits (the floor) | – | – | – | {' | '.join(real)} | "
                  f"{_num(floor['recall'])} | {_num(floor['precision'])} | "
                  f"{_num(floor['fid'])} | 1 | – |")
-    for name in ordered(summary, res["order"], cond):
+    for name in names:
         r = summary[name]
         cells = ([_ms(r["acc"]), _ms(r["worst"]), _ms(r.get("disagreement"))] if cond
                  else [_ms(r["entropy"]), _ms(r["min_share"])])

@@ -270,6 +270,15 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     res = json.loads(stem.with_suffix(".json").read_text())
     assert res["excluded_other_scoring"] == 1 and res["summary"]["cgan-mnist"]["seeds"] == [0]
     assert "1 logged runs of another kind of machine" in stem.with_suffix(".md").read_text()
+    # a page with no conditional run says so instead of showing the floor row alone
+    log.write_text("\n".join(line for line in log.read_text().splitlines()
+                             if json.loads(line)["conditional"] is False) + "\n")
+    assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
+    md = stem.with_suffix(".md").read_text()
+    conditional = md.split("## Conditional models")[1].split("## Unconditional models")[0]
+    assert "None measured on this kind of machine yet." in conditional
+    assert "| real MNIST test digits" not in conditional
+    assert "| dcgan-mnist |" in md.split("## Unconditional models")[1]
 
 
 def test_results_files_are_named_after_the_kind_of_cpu(bench):
