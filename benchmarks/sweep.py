@@ -14,7 +14,8 @@ is scored by ``quality_score.Scorer`` (10,000 samples against the 5,000 unseen e
 the ``mnist-lenet`` evaluator; the same protocol as ``quality.py``). Records (with the load average
 and the overrides) are appended to ``results/sweeps/<preset>.jsonl`` and the table of every
 record of that preset is rewritten to ``results/sweeps/<preset>.md``, so the settings tried for a
-preset, and what they reached, stay on file.
+preset, and what they reached, stay on file. Each record names its CPU; the page holds one table
+per kind of CPU and evaluator, since rows compare only within one machine.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def train_and_score(preset: str, name: str, overrides: list[str], args: argparse
             "minutes": args.minutes, "threads": args.threads, "steps": summary["steps"],
             "images_per_s": summary["images_per_s"], "load_before": list(load_before),
             "load_after": list(os.getloadavg()), "wall_s": round(time.perf_counter() - start, 1),
-            "scoring": scorer.info, **{k: v for k, v in scores.items()
+            "cpu_model": report.cpu_model(), "scoring": scorer.info, **{k: v for k, v in scores.items()
                                        if k not in ("per_class", "histogram")}}
 
 
@@ -115,16 +116,27 @@ def table(records: list[dict[str, Any]], floor: Optional[float]) -> str:
 
 def render(preset: str, records: list[dict[str, Any]], floor: Optional[float],
            machine: dict[str, Any]) -> str:
-    """The sweep's markdown: every command that added rows, then the table."""
+    """The sweep's markdown: every command that added rows, then one table per kind of CPU
+    and evaluator (a row compares only with rows of its own machine: a minute buys other step
+    counts elsewhere, and the evaluator retrained there scores on other features), each with
+    its own FID floor. ``machine``: this invocation's, for rows that predate ``cpu_model``."""
     commands = list(dict.fromkeys(r["command"] for r in records if r.get("command")))
-    floor_text = f"{floor:.3f}" if floor else "–"
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        sha = str((r.get("scoring") or {}).get("evaluator_sha256", ""))[:12]
+        groups.setdefault((r.get("cpu_model") or str(machine.get("cpu_model")), sha),
+                          []).append(r)
+    tables = []
+    for (cpu, sha), rows in groups.items():
+        own = rows[-1].get("fid_floor") or floor
+        tables.append(f"Machine: {cpu}" + (f", evaluator sha256 {sha}" if sha else "")
+                      + f"; FID floor (real MNIST test digits, same protocol): "
+                      + (f"{own:.3f}" if own else "–") + ".\n\n" + table(rows, own) + "\n")
     return (f"# Sweep: {preset}\n\nEvery setting tried for this preset, scored like "
-            f"`quality.py` (10,000 samples vs the 5,000 unseen embedded digits, `mnist-lenet`); "
-            f"FID floor (real MNIST test digits, same protocol): {floor_text}.\n\n"
+            f"`quality.py` (10,000 samples vs the 5,000 unseen embedded digits, `mnist-lenet`).\n\n"
             + "".join(f"Command: `{c}`  \n" for c in commands)
-            + "(each invocation appends; load = load average before/after each run).\n"
-            f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cores')} cores, torch "
-            f"{machine.get('torch')}.\n\n" + table(records, floor) + "\n")
+            + "(each invocation appends; load = load average before/after each run).\n\n"
+            + "\n".join(tables))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

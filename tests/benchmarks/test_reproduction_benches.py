@@ -194,3 +194,20 @@ def test_sweep_page_lists_every_command_that_added_rows_once(bench):
     assert "| b | `x=1` | 0 | 5 | 100 | 2,000 | 0.5/2.0 | 4.50 | 5.0 | 0.900 | 0.200 | 0.990 | " \
            "0.970 |" in text
     assert "| old | `z=3` |" in text
+    assert text.count("Machine: cpu; FID floor (real MNIST test digits, same protocol): 0.900.") == 1
+
+
+def test_sweep_page_keeps_each_kind_of_cpu_in_its_own_table(bench):
+    intel = {**sweep_record("a", None, []), "cpu_model": "Intel Xeon",
+             "scoring": {"evaluator_sha256": "f" * 64}}
+    amd = {**sweep_record("b", None, ["x=1"]), "cpu_model": "AMD EPYC", "fid_floor": 0.5,
+           "scoring": {"evaluator_sha256": "1" * 64}}
+    text = bench.sweep.render("p", [intel, amd, dict(intel, variant="c")], None,
+                              {"cpu_model": "here"})
+    first, second = text.split("Machine: ")[1:]
+    assert first.startswith("Intel Xeon, evaluator sha256 ffffffffffff; FID floor "
+                            "(real MNIST test digits, same protocol): 0.900.")
+    assert "| a |" in first and "| c |" in first and "| b |" not in first
+    assert second.startswith("AMD EPYC, evaluator sha256 111111111111; FID floor "
+                             "(real MNIST test digits, same protocol): 0.500.")
+    assert "| b | `x=1` | 0 | 5 | 100 | 2,000 | 0.5/2.0 | 4.50 | 9.0 |" in second
