@@ -433,7 +433,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if res.get("excluded_other_scoring"):
         out.append(f"{res['excluded_other_scoring']} logged runs of another kind of machine or "
                    "scored another way (another evaluator, sample or reference count) are left "
-                   "out (their tables are the other `quality_cpu_*.md` files).")
+                   "out (another machine's runs are in its own `quality_cpu_*.md`).")
     if res.get("excluded_earlier_settings"):
         out.append("Logged runs of an earlier form of " + ", ".join(
             f"`{n}`" for n in res["excluded_earlier_settings"]) + " (settings that no longer "

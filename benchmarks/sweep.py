@@ -80,8 +80,8 @@ def train_and_score(preset: str, name: str, overrides: list[str], args: argparse
             "minutes": args.minutes, "threads": args.threads, "steps": summary["steps"],
             "images_per_s": summary["images_per_s"], "load_before": list(load_before),
             "load_after": list(os.getloadavg()), "wall_s": round(time.perf_counter() - start, 1),
-            "cpu_model": report.cpu_model(), "scoring": scorer.info, **{k: v for k, v in scores.items()
-                                       if k not in ("per_class", "histogram")}}
+            "cpu_model": report.cpu_model(), "scoring": scorer.info,
+            **{k: v for k, v in scores.items() if k not in ("per_class", "histogram")}}
 
 
 def settings(record: dict[str, Any]) -> str:
@@ -115,21 +115,20 @@ def table(records: list[dict[str, Any]], floor: Optional[float]) -> str:
 
 
 def render(preset: str, records: list[dict[str, Any]], floor: Optional[float],
-           machine: dict[str, Any]) -> str:
+           cpu: str) -> str:
     """The sweep's markdown: every command that added rows, then one table per kind of CPU
     and evaluator (a row compares only with rows of its own machine: a minute buys other step
     counts elsewhere, and the evaluator retrained there scores on other features), each with
-    its own FID floor. ``machine``: this invocation's, for rows that predate ``cpu_model``."""
+    its own FID floor. ``cpu``: this machine's, for rows that predate ``cpu_model``."""
     commands = list(dict.fromkeys(r["command"] for r in records if r.get("command")))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
         sha = str((r.get("scoring") or {}).get("evaluator_sha256", ""))[:12]
-        groups.setdefault((r.get("cpu_model") or str(machine.get("cpu_model")), sha),
-                          []).append(r)
+        groups.setdefault((r.get("cpu_model") or cpu, sha), []).append(r)
     tables = []
-    for (cpu, sha), rows in groups.items():
+    for (model, sha), rows in groups.items():
         own = rows[-1].get("fid_floor") or floor
-        tables.append(f"Machine: {cpu}" + (f", evaluator sha256 {sha}" if sha else "")
+        tables.append(f"Machine: {model}" + (f", evaluator sha256 {sha}" if sha else "")
                       + f"; FID floor (real MNIST test digits, same protocol): "
                       + (f"{own:.3f}" if own else "–") + ".\n\n" + table(rows, own) + "\n")
     return (f"# Sweep: {preset}\n\nEvery setting tried for this preset, scored like "
@@ -171,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"no sweep of {args.preset} yet ({log} is missing); run one first")
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     floor = floor if floor is not None else records[-1].get("fid_floor")
-    text = render(args.preset, records, floor, report.machine_info(args.threads))
+    text = render(args.preset, records, floor, report.cpu_model())
     (RESULTS / f"{args.preset}.md").write_text(text)
     print(f"wrote {RESULTS / args.preset}.md")
     return 0
