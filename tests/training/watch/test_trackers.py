@@ -9,6 +9,7 @@ import glob
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,18 @@ def wandb_records(path: Path) -> list:
     return out
 
 
+def next_second() -> None:
+    """Wait for the wall clock's next second.
+
+    W&B names an offline session's folder by the second it started, so a resumed session started
+    within the same second as the first would share its folder, and the newest one could not be
+    told apart.
+    """
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.02)
+
+
 def wandb_run(wandb_dir: Path, run_id: str) -> tuple[list[dict], dict, Path]:
     """(history rows, config, files folder) of the newest offline run with ``run_id``."""
     (folder,) = sorted(glob.glob(str(wandb_dir / "wandb" / f"offline-run-*-{run_id}")))[-1:]
@@ -187,6 +200,7 @@ def test_a_resumed_run_continues_its_tracker_runs(offline):
     run_dir = offline / "runs" / "r1"
     train(run_dir, "mlflow,wandb")
     first = checkpoint_ids(run_dir)
+    next_second()
     train(run_dir, "mlflow,wandb", steps=3, resume=True)
     assert checkpoint_ids(run_dir) == first  # the same MLflow run and W&B run
     client = MlflowClient(tracking_uri=f"sqlite:///{offline / 'runs' / 'mlruns' / 'mlflow.db'}")
