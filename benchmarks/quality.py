@@ -128,8 +128,12 @@ def plan(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
-# train.* keys the benchmark sets per run (budget, seed, threads), left out of a preset's settings
-PER_RUN_TRAIN_KEYS = ("seed", "minutes", "steps", "epochs", "threads", "device")
+# train.* keys the benchmark sets per run (budget, seed, threads), left out of a preset's settings,
+# and train.* keys that never change what is trained (when a checkpoint is written: a resumed
+# run is bit-identical to one never stopped), so records made before such a key existed stay
+# current
+PER_RUN_TRAIN_KEYS = ("seed", "minutes", "steps", "epochs", "threads", "device",
+                      "checkpoint_minutes")
 
 
 def settings_fingerprint(cfg: dict[str, Any]) -> str:

@@ -164,7 +164,7 @@ def test_missing_config_file(capsys, tmp_path):
 
 def test_unknown_preset(capsys):
     refused(capsys, ["train", "--preset", "dcgan-mnsit", "--dry-run"],
-            "unknown preset 'dcgan-mnsit'; valid presets:")
+            "unknown preset 'dcgan-mnsit' (did you mean 'dcgan-mnist'?); valid presets:")
 
 
 def test_bad_time_budget(capsys):
@@ -277,7 +277,8 @@ def test_folder_of_only_unreadable_files(capsys, tmp_path):
 
 def test_missing_image_folder(capsys, tmp_path):
     out = tmp_path / "run"
-    refused(capsys, folder_argv(out, tmp_path / "nowhere"), "does not exist; check data.root",
+    refused(capsys, folder_argv(out, tmp_path / "nowhere"), f"'{tmp_path / 'nowhere'}' does not "
+            "exist; --data-root (data.root) for image-folder wants the folder of your images",
             watch=out)
 
 
@@ -375,9 +376,12 @@ def test_resume_falls_back_to_the_previous_good_checkpoint(run, capsys):
     st = newest.with_suffix(".safetensors")
     st.write_bytes(st.read_bytes()[:-20])  # truncated
     assert main(["train", "--resume", str(run), "--steps", "6"]) == 0
-    printed = capsys.readouterr().out
-    assert f"skipping {newest.name}:" in printed and "fails its checksum" in printed
-    assert "resumed from step_000000003.json at step 3" in printed
+    captured = capsys.readouterr()
+    # On stderr, apart from results: what was wrong, where it went, what is used instead.
+    assert f"checkpoints/{newest.name}: checkpoint '{st}' fails its checksum" in captured.err
+    assert f"moved to checkpoints/corrupt/{newest.name}; using checkpoints/" \
+        "step_000000003.json (step 3) instead" in captured.err
+    assert "resumed from step_000000003.json at step 3" in captured.out
     assert [r["step"] for r in read_jsonl(run / "stats.jsonl")] == [1, 2, 3, 4, 5, 6]
 
 
@@ -389,7 +393,8 @@ def test_resume_a_folder_that_is_not_a_run(capsys, tmp_path):
 def test_resume_a_file(capsys, tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"\x80\x04 not a folder")
-    refused(capsys, ["train", "--resume", str(path)], "is not a run folder", watch=tmp_path)
+    refused(capsys, ["train", "--resume", str(path)], f"'{path}' is a file, not a run folder; "
+            "pass the folder `ganforge train` made", watch=tmp_path)
 
 
 def test_resume_with_a_preset(run, capsys):
@@ -413,14 +418,15 @@ def test_output_folder_under_a_regular_file(capsys, tmp_path):
     blocker = tmp_path / "results"
     blocker.write_text("a file where a folder should be")
     out = blocker / "run"
-    refused(capsys, train_argv(out), "choose a writable output folder", watch=tmp_path)
+    refused(capsys, train_argv(out), f"'{blocker}' is a file, not a folder; choose another --out",
+            watch=tmp_path)
 
 
 def test_generate_into_an_unwritable_place(run, capsys, tmp_path):
     blocker = tmp_path / "results"
     blocker.write_text("a file")
     refused(capsys, ["generate", str(run), "--n", "4", "--out", str(blocker / "g.png")],
-            "choose a writable output folder")
+            f"'{blocker}' is a file, not a folder; choose another --out")
     assert blocker.read_text() == "a file"
 
 

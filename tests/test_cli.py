@@ -49,7 +49,7 @@ def test_dry_run_prints_resolved_config(capsys):
     (["train", "--preset", "nope", "--dry-run"], "unknown preset 'nope'"),
     (["train", "--dry-run"], "say what to train"),
     (["train", "--preset", "gan-mnist", "--time-budget", "soon", "--dry-run"], "not a duration"),
-    (["generate", "no-such-run", "--out", "x.png"], "no checkpoint in 'no-such-run'"),
+    (["generate", "no-such-run", "--out", "x.png"], "'no-such-run' does not exist; pass the folder"),
 ])
 def test_errors_are_one_line_with_status_2(argv, message, capsys):
     code, out, err = run_cli(capsys, *argv)

@@ -104,6 +104,25 @@ def test_animation_from_png_paths_without_limit(tmp_path: Path) -> None:
         save_animation(mixed, tmp_path / "mixed_sizes.gif")
 
 
+def test_animation_led_by_the_last_frame(tmp_path: Path) -> None:
+    """A still of a GIF shows its first frame: with ``lead_with_last`` that is the last grid,
+    pixel for pixel (few colours: the shared palette holds them exactly), then the grids play
+    oldest to newest."""
+    frames = _solid_frames(5)
+    path = save_animation(frames, tmp_path / "led.gif", max_frames=3, lead_with_last=True)
+    with Image.open(path) as gif:
+        decoded = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            decoded.append(np.asarray(gif.convert("RGB")))
+    assert [f[0, 0].tolist() for f in decoded] == [
+        frames[i][0, 0].tolist() for i in (4, 0, 2, 4)]
+    assert np.array_equal(decoded[0], frames[-1])
+    one = save_animation(frames[:1], tmp_path / "one.gif", lead_with_last=True)
+    with Image.open(one) as gif:
+        assert gif.n_frames == 1  # nothing to lead: the only frame is the last
+
+
 def test_scatter_image_shape_and_fixed_geometry() -> None:
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(200, 2))

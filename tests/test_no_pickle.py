@@ -111,7 +111,8 @@ def test_resume_refuses_pickled_tensors(name, evil, marker, capsys, tmp_path):
 
 
 def test_resume_refuses_a_pickle_file(evil, marker, capsys):
-    refused(capsys, ["train", "--resume", str(evil["model.pt"])], "is not a run folder", marker)
+    refused(capsys, ["train", "--resume", str(evil["model.pt"])], "is a file, not a run folder",
+            marker)
 
 
 @pytest.mark.parametrize("name", ["model.pt", "zipped.pth", "tensors.safetensors"])

@@ -7,14 +7,12 @@ Every user-fixable problem is a :class:`~ganforge.errors.GanforgeError`: printed
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
-from ganforge.errors import GanforgeError
-
-if TYPE_CHECKING:  # torch loads lazily so `ganforge --help` stays fast
-    import torch
+from ganforge.errors import GanforgeError, Interrupted
 
 EXIT_USER_ERROR = 2
 
@@ -27,7 +25,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", "-c", help="a TOML config file (may name a preset as 'base')")
     p.add_argument("--set", "-s", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override a config key, e.g. optim.lr_g=1e-4")
-    p.add_argument("--data-root", help="folder with existing dataset files (data.root)")
+    p.add_argument("--data-root", help="the folder that holds the dataset's files, or the .npz "
+                   "of the arrays dataset (data.root)")
     p.add_argument("--out", "-o", help="run folder (default: runs/<preset>-<time>)")
     p.add_argument("--time-budget", help="train for this long, e.g. 90s, 5m, 2h (train.minutes); "
                    "a budget given here replaces the preset's")
@@ -38,32 +37,6 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-
-
-def _generate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="sample from a trained run",
-                       description="Sample from a run folder. Examples: ganforge generate RUN "
-                       "--per-class 10 --out grid.png; ganforge generate RUN --n 10000 --format "
-                       "npz --out samples.npz")
-    p.add_argument("run", help="a run folder made by `ganforge train`, or a folder made by "
-                   "`ganforge export --format hub`")
-    what = p.add_mutually_exclusive_group()
-    what.add_argument("--n", type=int, help="number of samples")
-    what.add_argument("--per-class", type=int, help="samples per class (conditional models)")
-    p.add_argument("--class", dest="classes", type=int, action="append",
-                   help="only this class (repeatable); with --n, N samples of each")
-    p.add_argument("--condition", metavar="FILE.npy",
-                   help="models conditioned on vectors: one sample per (K,) row of an (N, K) "
-                   "array in the data's units (a single (K,) row is repeated --n times)")
-    p.add_argument("--format", choices=("png", "npz"), default="png",
-                   help="png: a grid (PATH.png) or one file per sample (PATH a folder); npz: "
-                   "'images' uint8 (or 'points' float for vector data) and 'labels'")
-    p.add_argument("--out", "-o", required=True, help="output file or folder")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (same seed, same samples)")
-    p.add_argument("--checkpoint", help="'best' (kept by eval.best), a name in RUN/checkpoints such "
-                   "as min_5 (log.checkpoint_minutes) or a checkpoints/*.json file "
-                   "(default: the newest)")
-    p.add_argument("--device", default="auto")
 
 
 def _report_parsers(sub: argparse._SubParsersAction) -> None:
@@ -81,7 +54,19 @@ def _report_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the CLI's error style (one line, the fix, status 2); subcommands too."""
+    """argparse with the CLI's error style (one line, the fix, status 2); subcommands too.
+
+    A value that starts with '-' and a digit (``--time-budget -5m``, ``--steps -3``) is read as
+    the option's value, so that ganforge's own check names what is wrong with it; plain
+    argparse takes only numbers for values and "-5m" for an unknown option ("expected one
+    argument"). No ganforge option starts with '-' and a digit, so none is shadowed.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse's private hook for "looks like a negative number" (Python 3.13's own
+        # pattern); subparsers are made by this class too, so every subcommand gets it.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USER_ERROR, f"ganforge: error: {message}; see `{self.prog} --help`\n")
@@ -93,15 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
-    _generate_parser(sub)
     from ganforge.metrics.evaluate import add_evaluate_parser
     from ganforge.metrics.evaluator import add_train_evaluator_parser
+    from ganforge.data.usercache import add_cache_parser
     from ganforge.run.export import add_export_parser
+    from ganforge.run.generate import add_generate_parser
 
+    add_generate_parser(sub)
     add_export_parser(sub)
     add_evaluate_parser(sub)
     add_train_evaluator_parser(sub)
     _report_parsers(sub)
+    add_cache_parser(sub)
     sub.add_parser("list", help="list presets, models, losses and datasets")
     p = sub.add_parser("summary", help="print G and D layer tables of a preset")
     p.add_argument("preset")
@@ -153,121 +141,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def closing_summary(run_dir: Path) -> str:
-    """The lines a training run ends with: where its report is, its headline numbers (from
-    ``eval.final``/``ganforge evaluate`` in ``metrics.json``, else the last in-loop metrics)
-    and the next commands to try."""
-    from ganforge.metrics.base import per_class_line, protocol_line
-    from ganforge.run.folder import RunFolder
-    from ganforge.run.layout import REPORT_FILE
+    """The lines ``train`` ends with (:func:`ganforge.reporting.closing.closing_summary`)."""
+    from ganforge.reporting.closing import closing_summary as summary
 
-    folder = RunFolder.read(run_dir)
-    lines = [f"run folder: {run_dir}"]
-    if (run_dir / REPORT_FILE).is_file():
-        lines.append(f"report:     {run_dir / REPORT_FILE}  (open it in a browser)")
-    for name, result in sorted(folder.evaluations.items()):
-        details = result.get("details") or {}
-        extra = ""
-        if details.get("worst_class_acc") is not None:
-            extra = f" (worst class {details['worst_class_acc']:.3f}"
-            if details.get("disagreement") is not None:
-                extra += f", evaluators disagree on {details['disagreement']:.1%}"
-            extra += ")"
-        lines.append(f"metric:     {name} = {result.get('value'):.4g}{extra}")
-        for line in (per_class_line(details), protocol_line(result.get("protocol") or {})):
-            if line:
-                lines.append(f"            {line}")
-    if not folder.evaluations:
-        keys = {k for record in folder.records for k in record if k.startswith("Metrics/")}
-        last = {k[len("Metrics/"):]: folder.last(k) for k in keys}
-        lines += [f"metric:     {k} = {v:.4g} (in-loop)" for k, v in sorted(last.items())
-                  if v is not None]
-    how = "--per-class 10" if folder.conditional_classes else "--n 64"
-    lines += ["next:       ganforge generate {run} {how} --out samples.png".format(
-                  run=run_dir, how=how),
-              f"            ganforge evaluate {run_dir} --metrics fid,kid,pr"
-              + (",label-acc" if folder.conditional_classes else ""),
-              f"            ganforge export {run_dir} --format onnx --out generator.onnx",
-              f"            tensorboard --logdir {run_dir.parent}"]
-    return "\n".join(lines)
-
-
-def _generate_labels(args: argparse.Namespace, run) -> tuple[Optional[int], Optional["torch.Tensor"], int]:
-    """(n, labels, images per grid row) for the generate flags."""
-    import torch
-
-    if args.condition is not None:
-        rows = _read_condition(args.condition)
-        n = args.n if rows.ndim == 1 else None
-        return n, torch.from_numpy(rows), max(1, int(round((n or len(rows)) ** 0.5)))
-    if run.multi_label:
-        raise GanforgeError(f"run '{args.run}' is conditioned on {run.n_classes}-column "
-                            "condition rows; pass them with --condition FILE.npy")
-    if args.classes:  # N (default 10) samples of each requested class, one row per class
-        per = args.n or args.per_class or 10
-        return None, torch.tensor(args.classes).repeat_interleave(per), per
-    if args.per_class:
-        return None, run.per_class_labels(args.per_class), args.per_class
-    if args.n is not None:
-        n = args.n
-        labels = torch.arange(n) % run.n_classes if run.n_classes else None
-        return (None if labels is not None else n), labels, max(1, int(round(n ** 0.5)))
-    if run.n_classes:
-        return None, run.per_class_labels(10), 10
-    return 64, None, 8
-
-
-def _read_condition(path: str) -> "np.ndarray":
-    """Condition rows for ``--condition``: a (K,) or (N, K) numeric .npy array (never a pickle)."""
-    import numpy as np
-
-    try:
-        rows = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise GanforgeError(f"cannot read condition rows '{path}' ({first}); save an (N, K) "
-                            "float array with np.save") from None
-    if rows.ndim not in (1, 2) or not np.issubdtype(rows.dtype, np.number):
-        raise GanforgeError(f"condition rows '{path}' must be a numeric (N, K) or (K,) array, "
-                            f"got {rows.dtype} {rows.shape}")
-    return rows.astype(np.float32)
+    return summary(run_dir)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import numpy as np
+    from ganforge.run.generate import cmd_generate as run
 
-    from ganforge import api, fileio
-    from ganforge.imaging import (label_grid, make_grid, save_images, save_png, scatter_image,
-                                  to_plane)
-
-    for flag in ("n", "per_class"):
-        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
-            raise GanforgeError(f"--{flag.replace('_', '-')} must be positive")
-    run = api.load_run(args.run, args.checkpoint, args.device)
-    n, labels, nrow = _generate_labels(args, run)
-    images = run.generate(n=n, labels=labels, seed=args.seed)
-    out = Path(args.out)
-    vectors = images.dim() == 2
-    if args.format == "npz":
-        payload = {"points": images.numpy()} if vectors else {"images": run.uint8(images)}
-        if labels is not None:  # classes as int64, condition rows as float32 (N, K)
-            y = labels.cpu().numpy()
-            payload["labels"] = y.astype(np.float32 if y.ndim == 2 else np.int64)
-        with fileio.atomic_path(out) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **payload)
-    elif vectors:
-        if out.suffix.lower() != ".png":
-            raise GanforgeError("vector samples are saved as --format npz, or drawn as a scatter "
-                                "plot with --out PATH.png")
-        save_png(scatter_image(to_plane(images), title=f"{len(images)} samples"), out)
-    elif out.suffix.lower() == ".png":
-        grid = (label_grid(images, labels, run.class_names, nrow)
-                if labels is not None and labels.dim() == 1 else make_grid(images, nrow))
-        save_png(grid, out)
-    else:
-        save_images(images, out, prefix="sample")
-    print(f"wrote {len(images)} samples to {out}")
-    return 0
+    return run(args)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -343,6 +226,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from ganforge.data.usercache import cmd_cache as run
+
+    return run(args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ganforge.reporting.report import build_report
 
@@ -359,7 +248,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "export": cmd_export,
             "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "list": cmd_list,
-            "summary": cmd_summary, "report": cmd_report, "compare": cmd_compare}
+            "summary": cmd_summary, "report": cmd_report, "compare": cmd_compare,
+            "cache": cmd_cache}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -373,7 +263,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # One line whatever the message quotes (a value with a newline in it, say).
         print("ganforge: error: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except Interrupted as stop:  # training saved its last step on the way out
+        if str(stop):  # empty on torchrun ranks other than 0, which rank 0 speaks for
+            print(f"ganforge: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # outside training (loading data, scoring): nothing to keep
         print("ganforge: interrupted", file=sys.stderr)
         return 130
 

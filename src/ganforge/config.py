@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, unknown_name
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -136,6 +136,9 @@ class TrainConfig:
     sync_batchnorm: bool = False      # torchrun: BatchNorm statistics over all ranks (CUDA)
     dist_backend: str = "auto"        # torchrun: "auto" (NCCL on CUDA, else gloo), nccl, gloo
     dist_timeout_s: float = 600.0     # torchrun: a rank silent this long stops the run
+    checkpoint_minutes: Optional[float] = 10.0  # also checkpoint whenever this much wall time
+                                      # passed since the last one, so a crash loses minutes
+                                      # whatever the model's speed; none = by steps only
 
 
 @dataclass
@@ -387,7 +390,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _preset_chain(name: str, seen: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     path = PRESET_DIR / f"{name}.toml"
     if not path.is_file():
-        raise ConfigError(f"unknown preset '{name}'; valid presets: {', '.join(list_presets())}")
+        raise unknown_name("preset", name, list_presets())
     if name in seen:
         raise ConfigError(f"preset '{name}' includes itself through 'base'; remove the cycle")
     values = _read_toml(path)
@@ -397,15 +400,23 @@ def _preset_chain(name: str, seen: tuple[str, ...] = ()) -> list[dict[str, Any]]
     return chain + [values]
 
 
-TIME_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
+# A sign is matched so that "-5m" is named as a budget that is not positive, not as a typo.
+TIME_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
 
 
 def parse_duration_minutes(text: str) -> float:
-    """'90s' -> 1.5, '5m' -> 5, '2h' -> 120, '7' -> 7 (minutes)."""
+    """'90s' -> 1.5, '5m' -> 5, '2h' -> 120, '7' -> 7 (minutes).
+
+    Raises:
+        ConfigError: ``text`` is not a duration, or it is zero or negative.
+    """
     m = TIME_RE.match(text)
     if not m:
         raise ConfigError(f"time budget '{text}' is not a duration; write e.g. 30s, 5m or 2h")
     number, unit = float(m.group(1)), (m.group(2) or "m")
+    if number <= 0:
+        raise ConfigError(f"time budget '{text.strip()}' must be positive; write e.g. 30s, 5m "
+                          "or 2h")
     return number / 60 if unit in ("s", "sec") else number * 60 if unit == "h" else number
 
 
@@ -572,6 +583,8 @@ def validate(cfg: Config) -> None:
     _choice(t.amp, "train.amp", ("none", "bf16", "fp16"))
     _choice(t.dist_backend, "train.dist_backend", ("auto", "nccl", "gloo"))
     _check(t.dist_timeout_s > 0, "train.dist_timeout_s must be positive, e.g. 600")
+    _check(t.checkpoint_minutes is None or t.checkpoint_minutes > 0,
+           "train.checkpoint_minutes must be positive, e.g. 10 (none = by steps only)")
     _check(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", t.device)),
            f"train.device={t.device!r}; use auto, cpu, cuda, cuda:N or mps")
     for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",

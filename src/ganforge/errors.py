@@ -7,6 +7,9 @@ prints that line and exits with status 2, without a traceback unless ``--debug``
 
 from __future__ import annotations
 
+import difflib
+from typing import Sequence
+
 
 class GanforgeError(Exception):
     """A problem the user can fix; ``str(err)`` is a one-line message with the fix."""
@@ -14,6 +17,22 @@ class GanforgeError(Exception):
 
 class ConfigError(GanforgeError):
     """Unknown key, wrong type, out-of-range value or an impossible combination."""
+
+
+def plural(noun: str) -> str:
+    """``noun`` in the plural, as the error messages name a kind of thing ("losses")."""
+    return noun + ("es" if noun.endswith(("s", "x", "sh", "ch")) else "s")
+
+
+def unknown_name(kind: str, name: str, valid: Sequence[str]) -> ConfigError:
+    """The one-line error for a ``name`` that is not among ``valid`` (a preset, a model, ...).
+
+    The closest valid name, when one is close enough to be a typo, comes first as "did you mean",
+    then every valid name, so the line answers both "what did I mistype" and "what is there".
+    """
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"unknown {kind} '{name}'{hint}; valid {plural(kind)}: {', '.join(valid)}")
 
 
 class DataError(GanforgeError):
@@ -26,3 +45,20 @@ class CheckpointError(GanforgeError):
 
 class NonFiniteError(GanforgeError):
     """A loss or weight became NaN/Inf during training (the message names the step and loss)."""
+
+
+class Interrupted(BaseException):
+    """Training stopped by a signal (Ctrl-C, SIGTERM, SLURM's SIGUSR1) after saving its step.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: it ends the command, and no ``except
+    Exception`` on the way up may mistake it for an error to handle. ``str(err)`` is the one
+    line the user sees (what was saved and the command that resumes it).
+
+    Attributes:
+        exit_code: the process's exit status: 128 + the signal's number (130 for SIGINT,
+            143 for SIGTERM), as a shell reports a process ended by that signal.
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

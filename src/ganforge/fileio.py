@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from ganforge.errors import GanforgeError
 
@@ -27,15 +27,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Usage: ``with atomic_path(p) as tmp: save(tmp)``. On error the temporary file is removed and
     ``path`` is untouched.
+
+    Raises:
+        GanforgeError: one line for a file-system failure: a file where a parent folder should
+            be, a folder where the file should be, a full disk, no permission.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
-        raise GanforgeError(
-            f"cannot write '{path}' ({err.strerror}); choose a writable output folder"
-        ) from None
+        raise GanforgeError(write_error(path, err)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600 files; give results the usual permissions (0666 minus the umask).
@@ -56,11 +58,36 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def file_in_the_way(folder: str | os.PathLike[str]) -> Optional[Path]:
+    """The file that stands where ``folder`` or one of its parents should be, or None.
+
+    Writing ``results/run/config.json`` when ``results`` is a file fails with "File exists" or
+    "Not a directory" on the way; this finds the file to name instead.
+    """
+    folder = Path(folder)
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def not_a_folder(blocker: Path) -> str:
+    """The one-line message for a file found where an output folder should be."""
+    return f"'{blocker}' is a file, not a folder; choose another --out"
+
+
 def write_error(path: str | os.PathLike[str], err: OSError) -> str:
     """The one-line message for an ``OSError`` raised while writing ``path``."""
+    path = Path(path)
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"cannot write '{path}': no space left on the device; free some space or "
                 "choose another output folder")
+    if err.errno in (errno.EEXIST, errno.ENOTDIR):
+        blocker = file_in_the_way(path.parent)
+        if blocker is not None:
+            return not_a_folder(blocker)
+    if err.errno == errno.EISDIR and path.is_dir():
+        return f"'{path}' is a folder, not a file; choose another --out (a file name)"
     return f"cannot write '{path}' ({err.strerror or err}); choose a writable output folder"
 
 
@@ -69,9 +96,11 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise GanforgeError(f"'{path}' exists and is not a folder; choose another output "
-                            "folder") from None
+    except (FileExistsError, NotADirectoryError):
+        blocker = file_in_the_way(path)
+        if blocker is None:  # gone again, or not a regular file: say what the system said
+            raise GanforgeError(f"cannot create folder '{path}'; choose another --out") from None
+        raise GanforgeError(not_a_folder(blocker)) from None
     except OSError as err:
         raise GanforgeError(f"cannot create folder '{path}' ({err.strerror or err}); choose a "
                             "writable output folder") from None

@@ -250,6 +250,7 @@ def save_animation(
     max_frames: Optional[int] = None,
     colors: int = 32,
     max_width: Optional[int] = None,
+    lead_with_last: bool = False,
 ) -> Path:
     """Write frames as an animated GIF that loops forever, atomically.
 
@@ -266,6 +267,8 @@ def save_animation(
             always kept (with max_frames=1, only the last). Only the kept frames are loaded.
         colors: size of the shared palette (2..256).
         max_width: frames wider than this are scaled down (aspect kept); None keeps the size.
+        lead_with_last: put a copy of the last frame first, so that a still of the GIF (a
+            thumbnail, a print) shows the final grid, not the first; it then plays in order.
 
     Returns:
         ``path`` as a Path.
@@ -288,6 +291,8 @@ def save_animation(
         images = [img.resize(size, Image.LANCZOS) for img in images]
     palette = _shared_palette(images, colors)
     quantized = [_to_palette(img, palette) for img in images]
+    if lead_with_last and len(quantized) > 1:
+        quantized.insert(0, quantized[-1])
     path = Path(path)
     with atomic_path(path) as tmp:
         quantized[0].save(

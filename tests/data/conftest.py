@@ -16,13 +16,21 @@ from tests.data.data_fakes import CELEBA_ATTRS, write_idx
 from ganforge.config import DataConfig
 
 
+@pytest.fixture
+def ganforge_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh ganforge home (the user cache) of the test's own, outside ``tmp_path``: tests
+    use ``tmp_path`` itself as a data folder, which ganforge must never write into."""
+    return tmp_path_factory.mktemp("ganforge-home")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_default_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the default data folder and the user cache into tmp_path so no test reads or
-    writes ~/.cache."""
+def _isolated_default_root(tmp_path: Path, ganforge_home: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the default data folder and the user cache into temporary folders so no test
+    reads or writes ~/.cache."""
     root = tmp_path / "default-root"
     monkeypatch.setenv("GANFORGE_DATA", str(root))
-    monkeypatch.setenv("GANFORGE_HOME", str(tmp_path / "ganforge-home"))
+    monkeypatch.setenv("GANFORGE_HOME", str(ganforge_home))
     return root
 
 

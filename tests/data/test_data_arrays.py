@@ -165,7 +165,7 @@ def test_bad_input_is_one_line(tmp_path, data_cfg, case):
 
 @pytest.mark.parametrize("root,expected", [
     (None, "needs data.root"),
-    ("missing.npz", "not found"),
+    ("missing.npz", "does not exist"),
     ("notes.txt", "not an .npz"),
     ("folder", "no x.npy"),
     ("broken.npz", "not a readable .npz"),

@@ -10,6 +10,7 @@ from PIL import Image
 
 import ganforge.data.celeba as celeba
 from ganforge.data import build_dataset
+from ganforge.data.imagefiles import entry_folder
 from ganforge.errors import DataError
 
 
@@ -46,30 +47,51 @@ def test_celeba_attributes(tmp_path, fake_celeba, data_cfg):
     assert torch.equal(data.y, expected)
 
 
-def test_celeba_cache_is_written_and_reused(tmp_path, fake_celeba, data_cfg, monkeypatch):
+def test_celeba_cache_is_written_and_reused(tmp_path, fake_celeba, data_cfg, monkeypatch,
+                                            ganforge_home):
     fake_celeba(tmp_path, n=6)
     cfg = data_cfg(name="celeba", root=str(tmp_path), split="train", image_size=16)
     first = build_dataset(cfg)
-    cache_dir = tmp_path / "celeba" / ".ganforge-cache"
-    assert sorted(p.name for p in cache_dir.iterdir()) == ["celeba-train-16px-2.json",
-                                                           "celeba-train-16px-2.npy"]
+    home = ganforge_home / "decoded"
+    (entry,) = home.iterdir()  # one folder per data folder: celeba-<hash of its path>
+    assert entry.name.startswith("celeba-")
+    names = sorted(p.name for p in entry.iterdir())
+    assert [n.rsplit("-", 1)[0] for n in names] == ["celeba-train-16px"] * 2
+    assert [n.rsplit(".", 1)[1] for n in names] == ["json", "npy"]
+    assert first.extra["cache"] == str(entry / names[1])
+    assert first.extra["notes"] == [f"cached 2 decoded images of {(tmp_path / 'celeba').resolve()} "
+                                    f"({_size(entry)}) in {entry / names[1]}"]
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cache should have been used")
 
     monkeypatch.setattr(celeba, "decode_faces", no_decoding)
     second = build_dataset(cfg)
-    assert torch.equal(first.x, second.x)
+    assert torch.equal(first.x, second.x) and second.extra["notes"] == []
     with pytest.raises(AssertionError, match="cache"):  # another size is another cache entry
         build_dataset(data_cfg(name="celeba", root=str(tmp_path), split="train", image_size=8))
 
 
-def test_celeba_read_only_folder_still_loads(tmp_path, fake_celeba, data_cfg, monkeypatch):
+def _size(folder):
+    from ganforge.data.usercache import human_size
+
+    return human_size(sum(p.stat().st_size for p in folder.iterdir()))
+
+
+def test_celeba_unwritable_home_still_loads_with_a_note(tmp_path, fake_celeba, data_cfg,
+                                                        monkeypatch, recwarn):
     fake_celeba(tmp_path, n=3)
-    (tmp_path / "celeba" / ".ganforge-cache").write_text("a file where the cache folder goes")
-    with pytest.warns(UserWarning, match="could not cache"):
-        data = build_dataset(data_cfg(name="celeba", root=str(tmp_path), image_size=8))
-    assert len(data) == 1
+    home = tmp_path / "home-is-a-file"
+    home.write_text("a file where the ganforge home goes")  # unwritable even for root
+    monkeypatch.setenv("GANFORGE_HOME", str(home))
+    data = build_dataset(data_cfg(name="celeba", root=str(tmp_path), image_size=8))
+    assert len(data) == 1 and len(recwarn) == 0
+    (note,) = data.extra["notes"]
+    assert note == (f"note: could not cache the decoded images in {entry_folder(tmp_path / 'celeba')}"
+                    " (Not a directory); they will be decoded again next time (set GANFORGE_HOME"
+                    " to a writable folder to keep them)")
+    assert sorted(p.name for p in (tmp_path / "celeba").iterdir()) == [
+        "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt"]
 
 
 def test_celeba_missing(tmp_path, data_cfg):
@@ -94,24 +116,25 @@ def test_celeba_corrupt_image_is_named(tmp_path, fake_celeba, data_cfg):
 
 
 # --------------------------------------------------------------------------------------------
-# The decoded cache of a read-only data folder goes to the user cache
+# The decoded cache goes to the user cache, whatever the data folder allows
 # --------------------------------------------------------------------------------------------
 
 def _entries(folder):
-    return sorted(p.name for p in folder.rglob("*.npy")) if folder.is_dir() else []
+    return sorted(p.name.rsplit("-", 1)[0] for p in folder.rglob("*.npy")) \
+        if folder.is_dir() else []
 
 
 def test_celeba_read_only_folder_caches_in_user_cache(tmp_path, fake_celeba, data_cfg,
-                                                      monkeypatch):
+                                                      monkeypatch, ganforge_home):
     fake_celeba(tmp_path, n=6)
     folder = tmp_path / "celeba"
-    folder.chmod(0o555)  # marked read-only; root ignores the bits, ganforge honours them
+    folder.chmod(0o555)
     try:
         cfg = data_cfg(name="celeba", root=str(tmp_path), split="train", image_size=16)
         first = build_dataset(cfg)
         assert not (folder / ".ganforge-cache").exists()
-        home = tmp_path / "ganforge-home" / "decoded"
-        assert _entries(home) == ["celeba-train-16px-2.npy"]
+        home = ganforge_home / "decoded"
+        assert _entries(home) == ["celeba-train-16px"]
         assert first.extra["cache"].startswith(str(home))
 
         monkeypatch.setattr(celeba, "decode_faces", _no_decoding)
@@ -125,33 +148,7 @@ def _no_decoding(*args, **kwargs):
     raise AssertionError("the cache should have been used")
 
 
-def test_celeba_failed_write_probe_means_read_only(tmp_path, fake_celeba, data_cfg, monkeypatch):
-    """A read-only mount keeps its write bits; only the probe finds out (also as root)."""
-    import ganforge.data.imagefiles as imagefiles
-
-    fake_celeba(tmp_path, n=3)
-    monkeypatch.setattr(imagefiles, "write_probe", lambda folder: False)
-    data = build_dataset(data_cfg(name="celeba", root=str(tmp_path), image_size=8))
-    assert len(data) == 1
-    assert not (tmp_path / "celeba" / ".ganforge-cache").exists()
-    assert _entries(tmp_path / "ganforge-home" / "decoded") == ["celeba-train-8px-1.npy"]
-
-
-def test_write_probe_on_a_real_folder(tmp_path):
-    import ganforge.data.imagefiles as imagefiles
-
-    assert imagefiles.write_probe(tmp_path) and list(tmp_path.iterdir()) == []  # cleaned up
-    assert not imagefiles.write_probe(tmp_path / "missing")
-    assert imagefiles.folder_writable(tmp_path)
-    assert not imagefiles.folder_writable(tmp_path / "missing")
-    (tmp_path / "ro").mkdir(mode=0o555)
-    assert not imagefiles.folder_writable(tmp_path / "ro")
-
-
-def test_two_read_only_roots_never_share_a_cache(tmp_path, fake_celeba, data_cfg, monkeypatch):
-    import ganforge.data.imagefiles as imagefiles
-
-    monkeypatch.setattr(imagefiles, "write_probe", lambda folder: False)
+def test_two_roots_never_share_a_cache(tmp_path, fake_celeba, data_cfg):
     fake_celeba(tmp_path / "a", n=3)
     fake_celeba(tmp_path / "b", n=3)
     # Same file names and count, other pixels: b's image is a flat grey face.
@@ -164,19 +161,20 @@ def test_two_read_only_roots_never_share_a_cache(tmp_path, fake_celeba, data_cfg
     assert (b.x.float() - 128).abs().max() <= 2
 
 
-def test_cache_beside_a_read_only_folder_is_still_read(tmp_path, fake_celeba, data_cfg,
-                                                       monkeypatch):
-    """A cache written while the folder was writable (or shipped with the mount) is reused."""
-    import ganforge.data.imagefiles as imagefiles
-
-    fake_celeba(tmp_path, n=3)
-    cfg = data_cfg(name="celeba", root=str(tmp_path), image_size=8)
-    first = build_dataset(cfg)
-    assert _entries(tmp_path / "celeba" / ".ganforge-cache") == ["celeba-train-8px-1.npy"]
-    monkeypatch.setattr(imagefiles, "write_probe", lambda folder: False)
-    monkeypatch.setattr(celeba, "decode_faces", _no_decoding)
-    assert torch.equal(build_dataset(cfg).x, first.x)
-    assert not (tmp_path / "ganforge-home").exists()
+def test_an_old_cache_beside_the_data_is_neither_read_nor_written(tmp_path, fake_celeba,
+                                                                  data_cfg, ganforge_home):
+    """``.ganforge-cache/`` folders of older versions are left as they are, and not trusted."""
+    names = fake_celeba(tmp_path, n=3)
+    old = tmp_path / "celeba" / ".ganforge-cache"
+    old.mkdir()
+    np.save(old / "celeba-train-8px-1.npy", np.zeros((1, 3, 8, 8), np.uint8))
+    (old / "celeba-train-8px-1.json").write_text('{"version": 1, "shape": [1, 3, 8, 8]}')
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    data = build_dataset(data_cfg(name="celeba", root=str(tmp_path), image_size=8))
+    decoded = celeba.decode_faces(tmp_path / "celeba" / "img_align_celeba", names["train"], 8)
+    assert torch.equal(data.x, torch.from_numpy(decoded))  # the face, not the old cache's zeros
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert _entries(ganforge_home / "decoded") == ["celeba-train-8px"]
 
 
 def test_cache_of_other_files_with_the_same_count_is_rebuilt(tmp_path, fake_celeba, data_cfg,

@@ -88,11 +88,14 @@ def test_bad_files_error_names_the_file(tmp_path, save_image, data_cfg):
         build_dataset(folder_cfg(data_cfg, folder, image_size=8, bad_files="error"))
 
 
-def test_cache_is_used_and_invalidated(tmp_path, save_image, data_cfg, monkeypatch):
+def test_cache_is_used_and_invalidated(tmp_path, save_image, data_cfg, monkeypatch,
+                                       ganforge_home):
     for i in range(3):
         save_image(tmp_path / f"{i}.png")
     first = build_dataset(folder_cfg(data_cfg, tmp_path, image_size=8))
-    cached = sorted(p.suffix for p in (tmp_path / ".ganforge-cache").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png", "1.png", "2.png"]
+    (entry,) = (ganforge_home / "decoded").iterdir()
+    cached = sorted(p.suffix for p in entry.iterdir())
     assert cached == [".json", ".npy"]
 
     decoded = []
@@ -104,6 +107,7 @@ def test_cache_is_used_and_invalidated(tmp_path, save_image, data_cfg, monkeypat
     save_image(tmp_path / "3.png")  # a new file changes the key
     assert len(build_dataset(folder_cfg(data_cfg, tmp_path, image_size=8))) == 4
     assert decoded == [1]
+    assert sorted(p.suffix for p in entry.iterdir()) == [".json", ".npy"]  # the old one went
 
 
 @pytest.mark.parametrize("make", ["empty", "only-hidden", "only-junk"])

@@ -138,7 +138,7 @@ def test_bad_requests_fail_early_with_the_fix(tmp_path):
         E.evaluate(path, ["label-acc"], FakeExtractor())
     with pytest.raises(ConfigError, match="--dataset"):
         E.evaluate(path, ["fid"], FakeExtractor())
-    with pytest.raises(GanforgeError, match="neither"):
+    with pytest.raises(GanforgeError, match="missing. does not exist; pass a run folder"):
         E.evaluate(tmp_path / "missing", ["fid"], FakeExtractor())
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(GanforgeError, match="cannot read"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import statistics
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from ganforge import cli
 from ganforge.config import resolve
 from ganforge.errors import GanforgeError
-from ganforge.reporting.compare import (build_compare, config_differences, labels_for,
-                                        mean_std, seed_groups)
+from ganforge.reporting.compare import (averaged_groups, build_compare, config_differences,
+                                        labels_for, mean_std, seed_groups)
+from ganforge.reporting.page import format_number
 from ganforge.run.folder import RunFolder
 from tests.reporting.conftest import assert_self_contained, decoded_images
 
@@ -97,7 +99,7 @@ def test_compare_errors_are_one_line(three_runs, tmp_path, capsys):
         build_compare(three_runs[:1])
     assert cli.main(["compare", str(three_runs[0]), str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "is not a run folder" in err
+    assert err.count("\n") == 0 and f"'{tmp_path / 'nothing'}' does not exist" in err
     assert cli.main(["compare", str(three_runs[0])]) == 2
     assert "at least two run folders" in capsys.readouterr().err
 
@@ -127,3 +129,47 @@ def test_compare_flags_results_scored_by_different_evaluators(three_runs, tmp_pa
     assert len(flags) == 1
     assert "evaluate: acc10k_mnist-lenet" in flags[0] and "not comparable" in flags[0]
     assert "mnist-lenet v2 aaaa1111" in flags[0] and "mnist-lenet v1 bbbb2222" in flags[0]
+
+
+def _cells(html: str, row: str) -> list[str]:
+    found = re.search(rf"<tr><td>{row}</td>(.*?)</tr>", html, re.S).group(1)
+    return re.findall(r"<td[^>]*>(.*?)</td>", found)
+
+
+def test_a_run_and_its_copy_are_not_averaged(tmp_path):
+    a = fake_run(tmp_path / "a", ["train.seed=0"], [30.0, 10.0])
+    copy = tmp_path / "copy"
+    shutil.copytree(a, copy)
+    runs = [RunFolder.read(p) for p in (a, copy)]
+    assert seed_groups(runs) == [[0, 1]]  # one setting ...
+    assert averaged_groups(runs, ["a", "copy"]) == (  # ... but not two seeds of it
+        [], ["runs a and copy share seed 0: shown side by side, not averaged"])
+    html = build_compare([a, copy], tmp_path / "page.html").read_text()
+    assert "mean ± std over" not in html
+    assert re.findall(r'<p class="note" data-flag="seeds">(.*?)</p>', html) == [
+        "runs a and copy share seed 0: shown side by side, not averaged"]
+    assert _cells(html, r"fid \(final\)") == ["10", "10"]  # side by side, no group column
+
+
+def test_only_runs_of_distinct_seeds_are_averaged(tmp_path):
+    paths = [fake_run(tmp_path / name, [f"train.seed={seed}"], [value])
+             for name, seed, value in (("a", 0, 10.0), ("b", 1, 14.0), ("c", 0, 12.0),
+                                       ("d", 2, 20.0), ("e", 3, 22.0))]
+    runs = [RunFolder.read(p) for p in paths]
+    runs[3].config["optim"]["lr_d"] = runs[4].config["optim"]["lr_d"] = 1e-3  # another setting
+    assert averaged_groups(runs, ["a", "b", "c", "d", "e"]) == (
+        [[3, 4]], ["runs a and c share seed 0: shown side by side, not averaged"])
+
+
+def test_whole_numbers_print_as_integers(tmp_path):
+    paths = [fake_run(tmp_path / name, [f"train.seed={seed}"], [10.0, 12.0])
+             for name, seed in (("a", 0), ("b", 1))]
+    for path, steps in zip(paths, (11800, 11850)):
+        (path / "summary.json").write_text(json.dumps(
+            {"steps": steps, "elapsed_s": 1234.5, "images_per_s": 12345.6}))
+    html = build_compare(paths, tmp_path / "page.html").read_text()
+    assert _cells(html, "steps") == ["11800", "11850", "11825 ± 35"]
+    assert _cells(html, r"images/s") == ["12346", "12346", "12346 ± 0"]
+    assert _cells(html, r"training time \(s\)") == ["1234", "1234", "1234 ± 0"]
+    assert [format_number(v) for v in (11800.0, 2.5, 0.000123456, 1e20, float("nan"), 7)] == [
+        "11800", "2.5", "0.0001235", "1e+20", "nan", "7"]

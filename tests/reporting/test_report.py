@@ -6,7 +6,9 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from ganforge import api, cli
 from ganforge.errors import GanforgeError
@@ -240,3 +242,42 @@ def test_reports_of_other_kinds_of_run(tmp_path, preset, groups):
     decoded_images(html)
     if preset == "gan-toy2d":
         assert html.count("drawn for image models only") == 2
+
+
+def _checkerboard(cell: int) -> np.ndarray:
+    """A 40x60 RGB grid stand-in: flat gray for cell 0 (an untrained G's tiles), else black and
+    white squares of ``cell`` pixels, so every snapshot is far from every other one."""
+    image = np.full((40, 60, 3), 128, np.uint8)
+    if cell:
+        yy, xx = np.mgrid[:40, :60]
+        image[:] = (((yy // cell + xx // cell) % 2) * 255).astype(np.uint8)[..., None]
+    return image
+
+
+def test_animation_opens_and_stands_still_on_the_last_snapshot(tmp_path):
+    """A still of the page (a print, a screenshot, animation turned off) shows the animation's
+    first frame: it must be the last snapshot, not step 0's gray tiles."""
+    from tests.reporting.test_compare import fake_run
+
+    run = fake_run(tmp_path / "run", [], [3.0, 2.0])
+    (run / "samples").mkdir()
+    snapshots = [_checkerboard(cell) for cell in (0, 4, 8, 12)]
+    for step, image in zip((0, 10, 20, 30), snapshots):
+        Image.fromarray(image).save(run / "samples" / f"step_{step:09d}.png")
+    html = build_report(run).read_text()
+    (animation,) = [im for im in decoded_images(html) if im.format == "WEBP"]
+    frames, durations = [], []
+    for i in range(animation.n_frames):
+        animation.seek(i)
+        frames.append(np.asarray(animation.convert("RGB"), dtype=np.int16))
+        durations.append(animation.info["duration"])
+
+    def error(frame, snapshot):  # lossy WebP: mean absolute difference in 0..255
+        return float(np.abs(frame - snapshot).mean())
+
+    nearest = [int(np.argmin([error(f, s) for s in snapshots])) for f in frames]
+    assert nearest == [3, 0, 1, 2, 3]  # the last snapshot, then every one in order
+    assert error(frames[0], snapshots[3]) < 1.0 < 100.0 < error(frames[0], snapshots[0])
+    assert durations == [500, 250, 250, 250, 1500]
+    assert "4 of 4 snapshots, steps\n        0–30" in html
+    assert "It opens and stands still on step 30" in html

@@ -180,19 +180,27 @@ def test_valid_checksum_but_not_safetensors_is_refused(tmp_path):
         ckpt.load_checkpoint(folder / "step_000000002.json")
 
 
-def test_rotation_keeps_the_last_good_one_when_the_newest_is_corrupt(tmp_path):
+def test_rotation_keeps_the_last_good_one_when_the_newest_is_corrupt(tmp_path, capsys):
+    """A corrupt newest checkpoint is moved to corrupt/ (never deleted, never kept in the
+    rotation where its higher step would push the good one out); the good one stays."""
     folder = _two_checkpoints(tmp_path)
     _flip_byte(folder / "step_000000002.safetensors")
     ckpt.rotate(tmp_path, keep=1)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "step_000000001.json", "step_000000001.safetensors",
+        "corrupt", "step_000000001.json", "step_000000001.safetensors"]
+    assert sorted(p.name for p in (folder / "corrupt").iterdir()) == [
         "step_000000002.json", "step_000000002.safetensors"]
+    err = capsys.readouterr().err
+    assert err == ("ganforge: warning: checkpoints/step_000000002.json: its tensors fail their "
+                   "checksum (truncated or corrupt); moved to checkpoints/corrupt/"
+                   "step_000000002.json\n")
     _, _, meta = ckpt.latest_checkpoint(tmp_path)
     assert meta["step"] == 1
 
 
 def test_rotation_after_a_save_that_came_out_corrupt(tmp_path, monkeypatch):
-    """A disk that silently corrupts the newest file: keep=1 must not delete step 1."""
+    """A disk that silently corrupts the newest file: the checkpoint does not count (save
+    returns None, it goes to corrupt/), and keep=1 does not delete step 1."""
     from ganforge import fileio
 
     G, D, opt_G, opt_D = _objects()
@@ -203,14 +211,47 @@ def test_rotation_after_a_save_that_came_out_corrupt(tmp_path, monkeypatch):
         real_write(path, data[:-7] if str(path).endswith(".safetensors") else data)
 
     monkeypatch.setattr(fileio, "write_bytes", bad_disk)
-    ckpt.save_checkpoint(tmp_path, 2, {"G": G}, {"G": opt_G}, {}, keep=1)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
-        "step_000000001.json", "step_000000002.json"]
-    _, _, meta = ckpt.latest_checkpoint(tmp_path)
-    assert meta["step"] == 1
+    warnings = []
+    assert ckpt.save_checkpoint(tmp_path, 2, {"G": G}, {"G": opt_G}, {}, keep=1,
+                                warn=warnings.append) is None
+    assert warnings == ["checkpoints/step_000000002.json: did not read back after writing; "
+                        "moved to checkpoints/corrupt/step_000000002.json"]
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_000000001.json"]
+    assert ckpt.newest_complete(tmp_path) == (tmp_path / "checkpoints" / "step_000000001.json", 1)
     monkeypatch.setattr(fileio, "write_bytes", real_write)
-    ckpt.save_checkpoint(tmp_path, 3, {"G": G}, {"G": opt_G}, {}, keep=1)  # good again
+    path = ckpt.save_checkpoint(tmp_path, 3, {"G": G}, {"G": opt_G}, {}, keep=1)  # good again
+    assert path == tmp_path / "checkpoints" / "step_000000003.json"
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_000000003.json"]
+    assert (tmp_path / "checkpoints" / "corrupt" / "step_000000002.safetensors").is_file()
+
+
+def test_training_quarantines_what_reading_commands_only_report(tmp_path, capsys):
+    """Commands that read a run warn on stderr and fall back, leaving the folder as it is;
+    training (quarantined=True) moves the bad checkpoint aside. A second casualty of the same
+    name does not overwrite the first."""
+    folder = _two_checkpoints(tmp_path)
+    truncated = folder / "step_000000002.safetensors"
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    path, _, meta = ckpt.latest_checkpoint(tmp_path)  # as generate/evaluate/export read it
+    assert meta["step"] == 1 and path.name == "step_000000001.json"
+    assert capsys.readouterr().err == (
+        "ganforge: warning: checkpoints/step_000000002.json: checkpoint '"
+        f"{truncated}' fails its checksum (truncated or corrupt); using "
+        "checkpoints/step_000000001.json (step 1) instead\n")
+    assert truncated.is_file()
+    (folder / "corrupt").mkdir()
+    (folder / "corrupt" / "step_000000002.json").write_text("an earlier casualty")
+    _, _, meta = ckpt.latest_checkpoint(tmp_path, quarantined=True)  # as --resume reads it
+    assert meta["step"] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"ganforge: warning: checkpoints/step_000000002.json: checkpoint '{truncated}' fails its "
+        "checksum (truncated or corrupt); moved to checkpoints/corrupt/step_000000002.1.json; "
+        "using checkpoints/step_000000001.json (step 1) instead"]
+    assert (folder / "corrupt" / "step_000000002.json").read_text() == "an earlier casualty"
+    assert (folder / "corrupt" / "step_000000002.1.safetensors").stat().st_size == \
+        (folder / "step_000000001.safetensors").stat().st_size // 2
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_000000001.json"]
 
 
 def test_rotation_removes_what_a_killed_save_left(tmp_path):

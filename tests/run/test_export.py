@@ -239,7 +239,7 @@ def test_bad_requests_are_one_line(runs, tmp_path, capsys):
                    "unknown export format 'pickle'; valid export formats: hub, onnx, "
                    "torchscript")
     one_line_error(capsys, ["export", str(tmp_path / "nope"), "--format", "torchscript",
-                            "--out", str(tmp_path / "g.pt")], "no checkpoint in")
+                            "--out", str(tmp_path / "g.pt")], "nope' does not exist; pass the folder")
     (tmp_path / "taken.pt").write_bytes(b"x")
     one_line_error(capsys, ["export", run, "--format", "torchscript", "--out",
                             str(tmp_path / "taken.pt")], "already exists")

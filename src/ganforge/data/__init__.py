@@ -27,7 +27,7 @@ from ganforge.data import (  # noqa: F401  (imported so that each module registe
     stacked_mnist,
     pairs,
 )
-from ganforge.data.base import DATASETS, TensorData, data_root, default_root
+from ganforge.data.base import DATASETS, TensorData, check_root, data_root, default_root
 from ganforge.data.sampler import BatchSampler
 from ganforge.data.transforms import resize, to_channels
 from ganforge.errors import ConfigError, DataError
@@ -102,9 +102,12 @@ def build_dataset(cfg) -> TensorData:
 
     Raises:
         ConfigError: unknown dataset name, or image settings given for vector data.
-        DataError: the dataset's files are missing or unreadable (one-line fix in the message).
+        DataError: a root that is not what the dataset reads (a file for a folder, or missing),
+            or the dataset's files are missing or unreadable (one-line fix in the message).
     """
-    data = DATASETS.get(cfg.name)(cfg)
+    builder = DATASETS.get(cfg.name)
+    check_root(cfg)
+    data = builder(cfg)
     if cfg.classes is not None:
         data = data.select_classes(list(cfg.classes))
     if cfg.limit is not None:

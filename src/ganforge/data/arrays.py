@@ -45,11 +45,13 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ganforge.data.base import DATASETS, TensorData, one_line
+from ganforge.data.base import DATASETS, ROOT_FLAG, DataRoot, TensorData, one_line
 from ganforge.data.vectors import fit_standardize, label_kind, standardize
 from ganforge.errors import DataError
 
 KEYS = ("x", "y", "x_test", "y_test", "class_names")
+# What data.root must be, as the one-line errors say it.
+WANTS = "an .npz file made with np.savez(path, x=x, y=y), or a folder holding x.npy"
 SPLIT_KEYS = {"train": ("x", "y"), "test": ("x_test", "y_test")}
 IMAGE_CHANNELS = (1, 3)
 MAX_CLASSES = 100_000  # more is almost surely an id column, not class indices
@@ -68,15 +70,15 @@ def locate(cfg: Any) -> Path:
     path = Path(cfg.root).expanduser()
     if path.is_dir():
         if not (path / "x.npy").is_file():
-            raise DataError(f"folder '{path}' has no x.npy; save your samples there with "
-                            "np.save('x.npy', x) or pass an .npz file")
+            raise DataError(f"'{path}' is a folder with no x.npy; {ROOT_FLAG} for arrays wants "
+                            f"{WANTS} (np.save('x.npy', x))")
         return path
     if path.is_file():
         if path.suffix != ".npz":
             raise DataError(f"'{path}' is not an .npz file; pass an .npz made with "
                             "np.savez(path, x=x, y=y) or a folder holding x.npy and y.npy")
         return path
-    raise DataError(f"arrays file or folder '{path}' not found; check data.root (--data-root)")
+    raise DataError(f"'{path}' does not exist; {ROOT_FLAG} for arrays wants {WANTS}")
 
 
 def _load_one(load: Any, name: str, where: str) -> np.ndarray:
@@ -273,7 +275,7 @@ def _labels(arrays: dict[str, np.ndarray], y: Optional[np.ndarray], y_key: str, 
     return rows, 0, _names(arrays, y.shape[1], "condition columns", where), record
 
 
-@DATASETS.register("arrays")
+@DATASETS.register("arrays", info=DataRoot(WANTS, file=True, downloads=False))
 def build_arrays(cfg: Any) -> TensorData:
     """Your own arrays (data.root = an .npz or a folder of .npy), with classes or condition rows.
 

@@ -5,7 +5,9 @@ float tensor of vectors for toy data) plus labels. Batches are index-sliced from
 the training device and converted/normalised there — no per-sample PIL transform in the hot loop.
 
 This module also holds the small helpers every dataset module shares: where data lives on disk
-(:func:`default_root`, :func:`data_root`) and the one-line "files missing" error.
+(:func:`default_root`, :func:`data_root`), what a dataset reads from its root
+(:class:`DataRoot`, declared when it registers, checked once by :func:`check_root`) and the
+one-line "files missing" error.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ class TensorData:
                        source=f"{self.source}; classes {classes} as 0..{len(classes) - 1}")
 
 
-# A dataset builder: (data_cfg) -> TensorData. Raises DataError with a one-line fix.
+# A dataset builder: (data_cfg) -> TensorData. Raises DataError with a one-line fix. Each one
+# registers with ``info=DataRoot(...)`` when it reads its root differently from the default.
 DatasetBuilder = Callable[[Any], TensorData]
 DATASETS: Registry[DatasetBuilder] = Registry("dataset")
 
@@ -131,6 +134,64 @@ def default_root() -> Path:
 def data_root(cfg: Any) -> Path:
     """``cfg.root`` (user-expanded) when given, else :func:`default_root`."""
     return Path(cfg.root).expanduser() if cfg.root else default_root()
+
+
+# The option that sets the root, as the messages name it.
+ROOT_FLAG = "--data-root (data.root)"
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """What a dataset reads from ``data.root``, declared when it registers
+    (``DATASETS.register(name, info=DataRoot(...))``).
+
+    Attributes:
+        wants: what the root must be, as the messages say it ("the folder that holds the MNIST
+            files"); empty for a dataset that ignores its root (generated or embedded data).
+        file: a file is a valid root too (``arrays`` takes an .npz).
+        downloads: missing files are downloaded into the root when ``data.download`` is true, so
+            a root that does not exist yet is fine then.
+    """
+
+    wants: str
+    file: bool = False
+    downloads: bool = True
+
+
+# Datasets that generate their samples or carry them in the package.
+NO_ROOT = DataRoot(wants="", downloads=False)
+
+
+def root_declaration(name: str) -> DataRoot:
+    """What dataset ``name`` declared about its root; by default a folder of its downloadable
+    files."""
+    declared = DATASETS.info(name)
+    return declared if declared is not None else DataRoot(f"the folder that holds the {name} "
+                                                          "files")
+
+
+def check_root(cfg: Any) -> None:
+    """Refuse, in one line, a root that cannot be what dataset ``cfg.name`` reads.
+
+    A file where the dataset wants a folder (or a file on the way to it), and a root the user
+    named that does not exist when nothing will download into it. Done once here, before the
+    builder runs, so that a wrong root is not reported as a failed download or missing files.
+
+    Raises:
+        DataError: naming the root, what it is and what the dataset wants instead.
+    """
+    declared = root_declaration(cfg.name)
+    if not declared.wants:
+        return
+    root = data_root(cfg)
+    blocker = next((p for p in (root, *root.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir() and not (declared.file and blocker == root):
+        raise DataError(f"'{blocker}' is a file; {ROOT_FLAG} for {cfg.name} wants "
+                        f"{declared.wants}")
+    if cfg.root and not root.exists() and not (declared.downloads and cfg.download):
+        fix = ", or set data.download=true to download them there" if declared.downloads else ""
+        raise DataError(f"'{root}' does not exist; {ROOT_FLAG} for {cfg.name} wants "
+                        f"{declared.wants}{fix}")
 
 
 def find_file(name: str, folders: Sequence[Path], compressed: bool = False) -> Optional[Path]:

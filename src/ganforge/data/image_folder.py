@@ -7,22 +7,21 @@ ignored; otherwise the top-level files form an unlabelled dataset.
 Every image is decoded once with Pillow (EXIF rotation applied), its shorter side resized to
 ``data.image_size`` (default 64) and center-cropped. Files Pillow cannot read (corrupt,
 truncated or not images) are skipped and counted (``data.bad_files="skip"``) or reported
-(``"error"``). The result is cached as uint8 ``.npy`` in ``<folder>/.ganforge-cache/`` under a
-hash of the file list (paths, sizes, mtimes) and the decode settings.
+(``"error"``). The result is cached as uint8 ``.npy`` in the user cache (never in the folder,
+which is only read), keyed by the folder, its files' paths, sizes and modification times and the
+decode settings (:func:`ganforge.data.imagefiles.load_or_decode`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
-from ganforge.data.base import DATASETS, TensorData, one_line
-from ganforge.data.imagefiles import CACHE_DIR, list_files, load_cache, parallel_map, save_cache
+from ganforge.data.base import DATASETS, DataRoot, TensorData, one_line
+from ganforge.data.imagefiles import list_files, load_or_decode, parallel_map
 from ganforge.errors import DataError
 
 DEFAULT_SIZE = 64
@@ -45,18 +44,6 @@ def scan(folder: Path) -> tuple[list[Path], list[int], Optional[list[str]]]:
         files += found
         labels += [label] * len(found)
     return files, labels, [d.name for d in class_dirs]
-
-
-def cache_key(folder: Path, files: list[Path], size: int, channels: Optional[int]) -> str:
-    """Hash of everything the decoded array depends on; any added, removed or touched file
-    (or another size/channel setting) gives a new key."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"size": size, "channels": channels}).encode())
-    for path in files:
-        stat = path.stat()
-        digest.update(f"\n{path.relative_to(folder).as_posix()}\0{stat.st_size}\0"
-                      f"{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:20]
 
 
 def decode_image(path: Path, size: int, channels: Optional[int]) -> np.ndarray:
@@ -118,14 +105,24 @@ def decode_folder(
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), keep, skipped
 
 
-@DATASETS.register("image-folder")
+def _decode_for_cache(files: list[Path], folder: Path, size: int, channels: Optional[int],
+                      bad_files: str) -> tuple[np.ndarray, dict]:
+    """:func:`decode_folder` as :func:`load_or_decode` takes it: the array and what to keep
+    with it (which files were readable)."""
+    x, keep, skipped = decode_folder(files, folder, size, channels, bad_files)
+    return x, {"keep": keep.tolist(), "skipped_files": skipped}
+
+
+@DATASETS.register("image-folder", info=DataRoot(
+    "the folder of your images (class subfolders give labels)", downloads=False))
 def build_image_folder(cfg) -> TensorData:
     """Your own images in data.root (class subfolders give labels), resized and center-cropped, 64px.
 
     Returns:
         TensorData with x (N, C, S, S) uint8 (S = data.image_size or 64; C = data.channels, else
         1 if every image is gray, else 3), y (N,) int64 folder labels or None;
-        extra["skipped"] the number of unreadable files and extra["skipped_files"] the first few.
+        extra["skipped"] the number of unreadable files and extra["skipped_files"] the first few;
+        extra["cache"] the cache entry's path and extra["notes"] the console line about it.
     """
     if not cfg.root:
         raise DataError("image-folder needs a folder: set data.root (--data-root) to your images")
@@ -138,19 +135,17 @@ def build_image_folder(cfg) -> TensorData:
                         "subfolders of images) in it")
     size = cfg.image_size or DEFAULT_SIZE
 
-    cache = folder / CACHE_DIR / f"images-{cache_key(folder, files, size, cfg.channels)}.npy"
-    cached = load_cache(cache)
-    if cached is not None:
-        x_np, meta = cached
-        keep = np.asarray(meta["keep"], dtype=bool)
-        skipped = list(meta["skipped_files"])
-        if skipped and cfg.bad_files == "error":
-            raise DataError(f"'{folder / skipped[0]}' is not a readable image; remove it or set "
-                            "data.bad_files=skip")
-    else:
-        x_np, keep, skipped = decode_folder(files, folder, size, cfg.channels, cfg.bad_files)
-        if len(x_np):
-            save_cache(cache, x_np, {"keep": keep.tolist(), "skipped_files": skipped})
+    decoded = load_or_decode(
+        folder, f"images-{size}px" + (f"-{cfg.channels}ch" if cfg.channels else ""), files,
+        {"size": size, "channels": cfg.channels},
+        lambda: _decode_for_cache(files, folder, size, cfg.channels, cfg.bad_files),
+        what=f"image folder, {size}px, {len(files)} files")
+    x_np = decoded.array
+    keep = np.asarray(decoded.meta["keep"], dtype=bool)
+    skipped = list(decoded.meta["skipped_files"])
+    if skipped and cfg.bad_files == "error":  # a cache made under "skip" still refuses them
+        raise DataError(f"'{folder / skipped[0]}' is not a readable image; remove it or set "
+                        "data.bad_files=skip")
     if len(x_np) == 0:
         raise DataError(f"none of the {len(files)} files in '{folder}' is a readable image "
                         f"(e.g. '{skipped[0]}'); add images")
@@ -167,5 +162,6 @@ def build_image_folder(cfg) -> TensorData:
         name="image-folder",
         class_names=class_names,
         source=source,
-        extra={"skipped": len(skipped), "skipped_files": skipped[:SKIPPED_LISTED]},
+        extra={"skipped": len(skipped), "skipped_files": skipped[:SKIPPED_LISTED],
+               "cache": str(decoded.path), "notes": [decoded.note] if decoded.note else []},
     )

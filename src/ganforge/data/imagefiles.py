@@ -5,11 +5,14 @@ Decoding JPEGs is the slow part of building such a dataset (minutes for CelebA),
 once: later builds load the cache in about a second. Pillow releases the GIL while it decodes
 and resamples, so a thread pool gives a near-linear speed-up without worker processes.
 
-Where the cache lives (:func:`cache_candidates`, :func:`cache_for_writing`): beside the data in
-``<folder>/.ganforge-cache/`` when that folder is writable, else in the user cache,
-``$GANFORGE_HOME/decoded/<folder name>-<hash of its resolved path>/`` (default
-``~/.cache/ganforge``), so a read-only dataset mount still starts in seconds the second time
-and two data folders never share an entry. A cache beside the data is read first wherever it is.
+Where the cache lives: only in the user cache, never in the data folder (which ganforge only
+reads). An entry of a data folder is ``<ganforge home>/decoded/<folder name>-<hash of its
+resolved path>/<stem>-<key>.npy`` with its ``.json`` metadata (:mod:`ganforge.data.usercache`);
+the key hashes every file's relative path, size and modification time and the decoding
+settings, so an edited folder is decoded again, never served stale, and the entry it
+supersedes is removed. A home that cannot be written costs a note and a decode next time,
+never the run. ``.ganforge-cache/`` folders that older versions wrote inside data folders are
+neither read nor written.
 """
 
 from __future__ import annotations
@@ -17,22 +20,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
-import tempfile
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 
+from ganforge.data.usercache import DECODED_DIR, human_size
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path, write_json
+from ganforge.runtime import HOME_ENV, ganforge_home
 
-CACHE_DIR = ".ganforge-cache"
-HOME_ENV = "GANFORGE_HOME"  # moves ~/.cache/ganforge (the user cache of decoded images)
-USER_CACHE_DIR = "decoded"  # below it: one sub-folder per data folder
-CACHE_VERSION = 1  # bump when the decoding changes, so stale caches are not reused
+CACHE_VERSION = 2  # bump when the decoding changes, so stale caches are not reused
+KEY_LENGTH = 16    # hex digits of the content key in an entry's file name
 DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError)
 
 T = TypeVar("T")
@@ -99,8 +103,8 @@ def load_cache(npy_path: Path) -> Optional[tuple[np.ndarray, dict[str, Any]]]:
     return array, meta
 
 
-def save_cache(npy_path: Path, array: np.ndarray, meta: dict[str, Any]) -> None:
-    """Write ``array`` and ``meta`` atomically; a read-only data folder only costs a warning.
+def save_cache(npy_path: Path, array: np.ndarray, meta: dict[str, Any]) -> Optional[str]:
+    """Write ``array`` and ``meta`` atomically; returns None, or why it could not be written.
 
     The array is written first and the metadata last, so a cache is only ever used complete.
     """
@@ -112,106 +116,124 @@ def save_cache(npy_path: Path, array: np.ndarray, meta: dict[str, Any]) -> None:
                 np.save(fh, array, allow_pickle=False)
         write_json(npy_path.with_suffix(".json"), meta)
     except (GanforgeError, OSError) as err:
-        warnings.warn(f"could not cache the decoded images at '{npy_path}' ({err}); "
-                      "they will be decoded again next time", stacklevel=3)
+        try:  # an array without its metadata would never be read: don't leave it behind
+            npy_path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return _reason(err)
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    """The file system's own words for a failed write ("Permission denied"): fileio's message
+    advises on output folders, which is not the fix for a cache."""
+    cause = err if isinstance(err, OSError) else (err.__cause__ or err.__context__)
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return " ".join(str(err).splitlines())
 
 
 # --------------------------------------------------------------------------------------------
-# Where the cache lives: beside the data, or in the user cache for a read-only data folder
+# Entries in the user cache, keyed by the data folder and its files
 # --------------------------------------------------------------------------------------------
 
-def write_probe(folder: Path) -> bool:
-    """Whether a file can really be created in ``folder`` (created and removed at once).
+def entry_folder(data_folder: Path) -> Path:
+    """The user-cache folder of ``data_folder``'s entries (not created).
 
-    Only an attempt tells: ``os.access`` says yes to root on a folder whose mode forbids
-    writing, and to anyone on some read-only network mounts.
+    ``<ganforge home>/decoded/<name>-<key>``; the key is a hash of the folder's resolved path,
+    so two data folders never share entries.
     """
-    try:
-        fd, name = tempfile.mkstemp(prefix=".ganforge-probe-", dir=folder)
-    except OSError:
-        return False
-    os.close(fd)
-    try:
-        os.unlink(name)
-    except OSError:
-        pass
-    return True
-
-
-def folder_writable(folder: Path) -> bool:
-    """Whether decoded images may be cached inside ``folder``.
-
-    No when the folder is missing, when its mode grants nobody write access (someone marked the
-    dataset read-only: honoured even for root, whom the permission bits do not stop), when
-    ``os.access`` refuses, or when creating a file there fails (a read-only mount).
-    """
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    if not stat.S_ISDIR(mode) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        return False
-    return os.access(folder, os.W_OK) and write_probe(folder)
-
-
-def user_cache_dir(data_folder: Path) -> Path:
-    """The user-cache folder for ``data_folder``'s decoded images (not created).
-
-    ``$GANFORGE_HOME/decoded/<name>-<key>`` (default ``~/.cache/ganforge/decoded/...``); the key
-    is a hash of the folder's resolved path, so two data folders never share entries.
-    """
-    home = os.environ.get(HOME_ENV, "").strip()
-    base = Path(home).expanduser() if home else Path.home() / ".cache" / "ganforge"
     resolved = Path(data_folder).expanduser().resolve()
     key = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
-    return base / USER_CACHE_DIR / f"{resolved.name or 'root'}-{key}"
+    return ganforge_home() / DECODED_DIR / f"{resolved.name or 'root'}-{key}"
 
 
-def cache_candidates(data_folder: Path, filename: str) -> list[Path]:
-    """Where a cache entry of ``data_folder`` may already be, in lookup order: beside the data
-    (written while the folder was writable, or by whoever prepared the mount), then the user
-    cache."""
-    return [data_folder / CACHE_DIR / filename, user_cache_dir(data_folder) / filename]
+def files_key(data_folder: Path, files: Sequence[Path], settings: dict[str, Any]) -> str:
+    """Hex SHA-256 of everything a decoded array depends on: the decoding settings and each
+    file's path relative to ``data_folder``, size and modification time. Any added, removed,
+    edited or touched file (or another setting) gives another key."""
+    digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **settings},
+                                       sort_keys=True).encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"\n{path.relative_to(data_folder).as_posix()}\0{stat.st_size}\0"
+                      f"{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
 
 
-def cache_for_writing(data_folder: Path, filename: str) -> Path:
-    """Where a new cache entry of ``data_folder`` goes: beside the data when the folder (or its
-    existing cache folder) is writable, else the user cache."""
-    beside = data_folder / CACHE_DIR
-    if folder_writable(beside if beside.is_dir() else data_folder):
-        return beside / filename
-    return user_cache_dir(data_folder) / filename
+@dataclass
+class Decoded:
+    """The decoded images of a data folder and where their cache entry is.
+
+    Attributes:
+        array: (N, C, H, W) uint8 as the dataset's ``decode`` returned it.
+        meta: the metadata stored with it (the decoder's own entries included).
+        path: the entry's ``.npy`` (absent when it could not be written).
+        note: a line for the console when an entry was made, or could not be; None on reuse.
+    """
+
+    array: np.ndarray
+    meta: dict[str, Any]
+    path: Path
+    note: Optional[str] = None
 
 
-def load_or_decode(data_folder: Path, filename: str,
-                   decode: Callable[[], tuple[np.ndarray, dict[str, Any]]],
-                   expect: Optional[dict[str, Any]] = None
-                   ) -> tuple[np.ndarray, dict[str, Any], Path]:
-    """The decoded array of ``data_folder`` from its cache, or decoded now and cached.
+def _prune_superseded(folder: Path, stem: str, keep: Path) -> None:
+    """Remove the entries of ``stem`` with another key: their files have changed since."""
+    pattern = re.compile(re.escape(stem) + r"-[0-9a-f]{%d}\.(npy|json)" % KEY_LENGTH)
+    for path in folder.iterdir():
+        if pattern.fullmatch(path.name) and path.stem != keep.stem:
+            try:
+                path.unlink()
+            except OSError:  # in use elsewhere, or gone already: the listing still shows it
+                pass
+
+
+def load_or_decode(data_folder: Path, stem: str, files: Sequence[Path], settings: dict[str, Any],
+                   decode: Callable[[], tuple[np.ndarray, dict[str, Any]]], what: str
+                   ) -> Decoded:
+    """The decoded array of ``files`` from the user cache, or decoded now and cached there.
 
     Args:
-        data_folder: the dataset's folder (keys the user cache).
-        filename: the entry's ``.npy`` file name (what it depends on: split, size, count ...).
+        data_folder: the dataset's folder; ``files`` lie under it. Only read.
+        stem: the entry's name without its key (dataset, split, size ...): a new entry of the
+            same stem replaces the old one.
+        files: the files ``decode`` reads (their paths, sizes and times key the entry).
+        settings: the decoding settings the array depends on (size, channels ...), JSON-able.
         decode: returns the uint8 array and the metadata to store with it.
-        expect: metadata entries a cached entry must have to be reused (e.g. a hash of the file
-            names), so an entry of other files with the same name is rebuilt.
-
-    Returns:
-        (array, its metadata, the cache path it was read from or written to).
+        what: what the entry holds, for ``ganforge cache list`` ("celeba train, 64px").
     """
-    for path in cache_candidates(data_folder, filename):
-        cached = load_cache(path)
-        if cached is not None and all(cached[1].get(k) == v for k, v in (expect or {}).items()):
-            return cached[0], cached[1], path
-    array, meta = decode()
-    path = cache_for_writing(data_folder, filename)
-    if len(array):
-        save_cache(path, array, {**meta, **(expect or {})})
-    return array, {**meta, **(expect or {})}, path
+    resolved = Path(data_folder).expanduser().resolve()
+    key = files_key(data_folder, files, settings)
+    folder = entry_folder(data_folder)
+    path = folder / f"{stem}-{key[:KEY_LENGTH]}.npy"
+    cached = load_cache(path)
+    if cached is not None and cached[1].get("key") == key and cached[1].get("data") == str(resolved):
+        try:
+            os.utime(path)  # "last used" for `ganforge cache list`
+        except OSError:
+            pass
+        return Decoded(cached[0], cached[1], path)
+    array, extra = decode()
+    meta = {**extra, "data": str(resolved), "what": what, "files": len(files),
+            "settings": settings, "key": key,
+            "made": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if not len(array):  # nothing readable: the dataset raises, and there is nothing to keep
+        return Decoded(array, meta, path)
+    failed = save_cache(path, array, meta)
+    if failed is not None:
+        return Decoded(array, meta, path, f"note: could not cache the decoded images in "
+                       f"{folder} ({failed}); they will be decoded again next time (set "
+                       f"{HOME_ENV} to a writable folder to keep them)")
+    _prune_superseded(folder, stem, path)
+    size = sum(p.stat().st_size for p in (path, path.with_suffix(".json")))
+    return Decoded(array, meta, path, f"cached {len(array)} decoded images of {resolved} "
+                   f"({human_size(size)}) in {path}")
 
 
 def list_files(folder: Path, recursive: bool) -> list[Path]:
-    """Regular, non-hidden files under ``folder`` (hidden folders such as the cache skipped),
+    """Regular, non-hidden files under ``folder`` (hidden folders skipped: ``.git``, an old
+    ``.ganforge-cache``),
     sorted by their path relative to ``folder`` so the order is the same on every machine."""
     found: list[Path] = []
     if recursive:

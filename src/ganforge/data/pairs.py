@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ganforge.data.base import DATASETS, TensorData
-from ganforge.data.stacked_mnist import labelled_digits
+from ganforge.data.stacked_mnist import MNIST_ROOT, labelled_digits
 from ganforge.errors import DataError
 
 N_DEFAULT = 20_000
@@ -56,7 +56,7 @@ def pair_digits(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int
     return torch.cat(halves, dim=3).contiguous(), y
 
 
-@DATASETS.register("mnist-pairs")
+@DATASETS.register("mnist-pairs", info=MNIST_ROOT)
 def build_mnist_pairs(cfg) -> TensorData:
     """Two-digit numbers 00..99 as 28×56 images, 100 balanced classes.
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ganforge.data import embedded, torchvision_sets  # noqa: F401  (register digits, mnist)
-from ganforge.data.base import DATASETS, TensorData, one_line
+from ganforge.data.base import DATASETS, DataRoot, TensorData, one_line
 from ganforge.errors import DataError
 
 N_DEFAULT = 60_000  # samples when data.limit is unset: the size of MNIST's train split
@@ -26,6 +26,8 @@ N_MODES = 1000
 # Fixed seeds: the stacking is part of the benchmark's definition, not of a run's seed. The
 # test split draws its triples with another seed (and from test digits).
 SEED = {"train": 0, "test": 1}
+# The digits' root is MNIST's (the composed sets are made when they are loaded).
+MNIST_ROOT = DataRoot("the folder that holds the MNIST files")
 
 
 def stack_digits(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int
@@ -75,7 +77,7 @@ def labelled_digits(cfg, name: str, seeds: dict[str, int]) -> tuple[TensorData, 
     return base, note
 
 
-@DATASETS.register("stacked-mnist")
+@DATASETS.register("stacked-mnist", info=MNIST_ROOT)
 def build_stacked_mnist(cfg) -> TensorData:
     """Stacked MNIST, 1,000 classes: 3 random MNIST digits as the channels of a 28x28 image.
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from ganforge.data.base import DATASETS, TensorData
+from ganforge.data.base import DATASETS, NO_ROOT, TensorData
 
 SEED = 0
 N_CLASSES = 10
@@ -44,7 +44,7 @@ def class_templates(size: int, channels: int) -> np.ndarray:
     return templates
 
 
-@DATASETS.register("synthetic")
+@DATASETS.register("synthetic", info=NO_ROOT)
 def build_synthetic(cfg) -> TensorData:
     """Generated labelled images (10 blob positions), 28x28 gray by default; for tests and smoke runs.
 

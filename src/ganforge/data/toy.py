@@ -27,7 +27,7 @@ import math
 import numpy as np
 import torch
 
-from ganforge.data.base import DATASETS, TensorData
+from ganforge.data.base import DATASETS, NO_ROOT, TensorData
 from ganforge.errors import ConfigError
 
 # Fixed: the toy set is part of the experiment's definition, not of the run's seed. The test
@@ -105,7 +105,7 @@ def ring_target(conditions: torch.Tensor) -> torch.Tensor:
 CONDITION_TARGETS = {"ring-angle": ring_target}
 
 
-@DATASETS.register("toy-2d")
+@DATASETS.register("toy-2d", info=NO_ROOT)
 def build_toy_2d(cfg) -> TensorData:
     """2-D toy sets (data.toy: 8gaussians, 25gaussians, swissroll; ring-angle, conditioned).
 

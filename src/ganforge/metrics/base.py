@@ -102,12 +102,15 @@ class MetricResult:
         details: extra values (e.g. per-class accuracies, KID std, confusion matrix).
         protocol: metric, extractor + checksum, real/fake counts, reference dataset and split,
             resize method, library versions.
+        model: which generator drew the samples, when they came from a run: ``{"step": N,
+            "ema": bool, "checkpoint": "step_000001000"}`` (None for an npz or a folder).
     """
 
     name: str
     value: float
     details: dict[str, Any] = field(default_factory=dict)
     protocol: dict[str, Any] = field(default_factory=dict)
+    model: Optional[dict[str, Any]] = None
 
 
 def per_class_line(details: dict[str, Any]) -> Optional[str]:

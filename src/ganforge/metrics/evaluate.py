@@ -154,14 +154,18 @@ def evaluate(source: str | Path, metrics: list[str],
             "best", a name in ``RUN/checkpoints`` such as "min_5", or a checkpoint JSON path.
 
     Returns:
-        One MetricResult per metric, in the order asked.
+        One MetricResult per metric, in the order asked; a run's results name the generator
+        that drew the samples (``model``: step, EMA or not, checkpoint).
     """
     fns = [METRICS.get(name) for name in metrics]
     path = Path(source)
+    model: Optional[dict[str, Any]] = None
     files = reference if isinstance(reference, (str, Path)) else None
     reference = DataConfig(**reference) if isinstance(reference, dict) else reference
     if is_run(path):
         run = load_run(path, checkpoint, device=device)
+        model = {"step": int(run.step), "ema": bool(run.uses_ema),
+                 "checkpoint": Path(run.checkpoint).stem}
         own = run_reference(path) if files is not None or reference is None else reference
         reference = own if reference is None else reference
         samples, labels = sample_run(run, n_fake or 10_000, seed, own)
@@ -172,13 +176,16 @@ def evaluate(source: str | Path, metrics: list[str],
         samples, labels = torch.from_numpy(x[:n_fake] if n_fake else x), None
     elif path.is_file():
         samples, labels = load_npz(path, n_fake)
+    elif not path.exists():
+        raise GanforgeError(f"'{source}' does not exist; pass a run folder, an npz made by "
+                            "`ganforge generate --format npz` or a folder of images")
     else:
         raise GanforgeError(f"'{source}' is neither a run folder, an npz file nor a folder of "
                             "images")
     if files is not None:
         reference = open_reference(files, tuple(samples.shape[1:]))
     ctx = EvalContext(samples, labels, reference, extractor, n_real, seed, device, cache_dir, log)
-    return [fn(ctx) for fn in fns]
+    return [replace(fn(ctx), model=model) for fn in fns]
 
 
 # --------------------------------------------------------------------------------------------

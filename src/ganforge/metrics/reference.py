@@ -3,7 +3,8 @@
 Extracting features of 10k-50k real images is the slow part of every metric, and it is the
 same for every run scored against the same data, so it is done once per
 (extractor checksum, dataset + its settings, split, n, seed) and stored under
-``$GANFORGE_HOME/refstats`` (default ``~/.cache/ganforge/refstats``) as two files:
+``<ganforge home>/refstats`` (``$GANFORGE_HOME/refstats``, default the platform's cache folder,
+e.g. ``~/.cache/ganforge/refstats``; listed and cleared by ``ganforge cache``) as two files:
 
 * ``<name>.safetensors``: features (N, F) float32, mu (F,) and sigma (F, F) float64, and when
   present logits (N, K) float32 and labels (N,) int64;
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,12 +29,13 @@ import torch
 
 from ganforge import fileio
 from ganforge.fileio import sha256_file
+from ganforge.data.usercache import REFSTATS_DIR
 from ganforge.errors import DataError
 from ganforge.metrics.base import FeatureExtractor
 from ganforge.metrics.formulas import TooFewSamples, feature_stats, frechet_distance
 from ganforge.metrics.reference_files import ReferenceFiles, load_reference
+from ganforge.runtime import HOME_ENV, ganforge_home  # noqa: F401  (HOME_ENV: re-exported)
 
-HOME_ENV = "GANFORGE_HOME"  # moves ~/.cache/ganforge (the refstats cache lives below it)
 CACHE_VERSION = 1           # bump when the stored layout changes, to invalidate old entries
 EXTRACT_BATCH = 500         # images per extractor call: bounds memory, keeps BLAS busy
 
@@ -65,10 +66,9 @@ def count_tag(n: int) -> str:
 
 
 def cache_root() -> Path:
-    """``$GANFORGE_HOME/refstats`` when set, else ``~/.cache/ganforge/refstats`` (not created)."""
-    home = os.environ.get(HOME_ENV, "").strip()
-    base = Path(home).expanduser() if home else Path.home() / ".cache" / "ganforge"
-    return base / "refstats"
+    """``<ganforge home>/refstats``: ``$GANFORGE_HOME/refstats`` when set, else below the
+    platform's cache folder (:func:`ganforge.runtime.ganforge_home`; not created)."""
+    return ganforge_home() / REFSTATS_DIR
 
 
 # --------------------------------------------------------------------------------------------

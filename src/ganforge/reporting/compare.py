@@ -4,9 +4,11 @@ The page holds: the runs with their status and the diagnostics that fired; the c
 values differ (everything else is shared); a metric table — in-loop metrics (final and best),
 ``ganforge evaluate`` results, the label accuracy of conditional samples under the dataset's
 evaluator (computed here from each run's newest checkpoint), speed and time — with, for runs
-whose configs differ only in ``train.seed`` (and the run's name and folder), one more column
-with the mean ± sample standard deviation over those seeds; per-class label accuracy; the final
-grids next to each other; and the training curves, one plot per stat group, runs overlaid.
+whose configs differ only in ``train.seed`` (and the run's name and folder) and whose seeds all
+differ, one more column with the mean ± sample standard deviation over those seeds (runs that
+share a seed, such as a run and a copy of it, are not independent samples: they stay side by
+side and a line says why); per-class label accuracy; the final grids next to each other; and
+the training curves, one plot per stat group, runs overlaid.
 """
 
 from __future__ import annotations
@@ -62,6 +64,42 @@ def seed_groups(runs: Sequence[RunFolder]) -> list[list[int]]:
         rest = {k: v for k, v in run.flat_config.items() if k not in SEED_KEYS}
         groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(i)
     return list(groups.values())
+
+
+def _seed(run: RunFolder) -> Any:
+    return run.config.get("train", {}).get("seed")
+
+
+def _listed(names: Sequence[str]) -> str:
+    """"a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def averaged_groups(runs: Sequence[RunFolder], labels: Sequence[str]
+                    ) -> tuple[list[list[int]], list[str]]:
+    """The groups to average as seeds of one setting, and one line per set of runs that is not.
+
+    A group of :func:`seed_groups` is averaged only when its seeds all differ: runs of one seed
+    (a run and a copy of it, or a rerun) are not independent samples, and a mean ± std over them
+    would claim a spread that was never measured. Those runs stay side by side.
+
+    Returns:
+        The averaged groups (two or more run indices each) and the lines that name the runs
+        sharing a seed, e.g. "runs a and b share seed 0: shown side by side, not averaged".
+    """
+    averaged, notes = [], []
+    for group in seed_groups(runs):
+        if len(group) < 2:
+            continue
+        seeds = [json.dumps(_seed(runs[i])) for i in group]
+        shared = [s for s in dict.fromkeys(seeds) if seeds.count(s) > 1]
+        if not shared:
+            averaged.append(group)
+        for seed in shared:
+            names = [labels[i] for i, s in zip(group, seeds) if s == seed]
+            notes.append(f"runs {_listed(names)} share seed {seed}: shown side by side, "
+                         "not averaged")
+    return averaged, notes
 
 
 def mean_std(values: Sequence[Optional[float]]) -> Optional[tuple[float, float, int]]:
@@ -215,7 +253,7 @@ def build_compare(run_dirs: Sequence[str | Path], out: Optional[str | Path] = No
     views = [a for a, _ in accuracy]
     flags = evaluator_flags(runs, labels, views)
     rows = metric_rows(runs, views, flags)
-    groups = [g for g in seed_groups(runs) if len(g) > 1]
+    groups, seed_notes = averaged_groups(runs, labels)
     context = {
         "title": f"ganforge compare: {', '.join(labels)}",
         "labels": labels,
@@ -233,6 +271,7 @@ def build_compare(run_dirs: Sequence[str | Path], out: Optional[str | Path] = No
                      "groups": [mean_std([m.values[i] for i in g]) for g in groups]}
                     for m in rows],
         "groups": [{"label": " + ".join(labels[i] for i in g), "n": len(g)} for g in groups],
+        "seed_notes": seed_notes,
         "per_class": _per_class_table([a for a, _ in accuracy]),
         "curves": overlaid_curves(runs, labels),
     }

@@ -41,6 +41,7 @@ MAX_CLASS_ROWS = 20         # conditional strips show at most this many classes
 ANIMATION_FRAMES = 60       # the page's animation keeps at most this many snapshots ...
 ANIMATION_WIDTH = 720       # ... and scales wider grids down to this many pixels
 ANIMATION_QUALITY = 85      # lossy WebP quality of the animation frames
+LEAD_MS = 500               # how long the leading copy of the last snapshot shows on each loop
 # Attributes whose flip grids the report draws when the data names them (CelebA's); data with
 # other 0/1 attributes gets its first FLIP_COUNT columns.
 FLIP_ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Young", "Wearing_Hat")
@@ -313,8 +314,13 @@ def animation_uri(snapshots: Sequence[tuple[int, Path]], max_frames: int = ANIMA
                   max_width: int = ANIMATION_WIDTH) -> tuple[str, list[int]]:
     """An animated WebP of evenly spaced snapshots (first and last always kept), as a data URI.
 
+    A copy of the last snapshot leads the animation: a still of it (a print, a screenshot, a
+    reader with animation off) shows its first frame, which then is where training got to, not
+    step 0's noise. It plays from the first snapshot on after that and lingers on the last, so
+    each loop stands still on the final state.
+
     Returns:
-        The URI and the steps of the frames it holds.
+        The URI and the steps of the snapshots it plays (the leading copy not counted).
     """
     from PIL import Image
 
@@ -334,6 +340,8 @@ def animation_uri(snapshots: Sequence[tuple[int, Path]], max_frames: int = ANIMA
     # Grids of one run share a size; this only guards against a folder edited by hand.
     frames = [f if f.size == size else f.resize(size) for f in frames]
     durations = [250] * (len(frames) - 1) + [1500]  # linger on the final state
+    if len(frames) > 1:
+        frames, durations = [frames[-1], *frames], [LEAD_MS, *durations]
     buffer = io.BytesIO()
     # Lossy WebP: early, noisy grids cost ~4x less than as GIF, which matters once 60 frames
     # are inlined into one page; every browser of the last years shows animated WebP.

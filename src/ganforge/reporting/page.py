@@ -72,8 +72,16 @@ def write_page(path: Path, html: str) -> Path:
     return Path(path)
 
 
+# Below this size, whole numbers and large values print in full rather than as 1.18e+04.
+WHOLE_LIMIT = 1e15
+
+
 def format_number(value: Any, digits: int = 4) -> str:
-    """Numbers for tables: ``4`` significant digits, integers as they are, None as an en dash."""
+    """Numbers for tables: ``digits`` significant digits, None as an en dash.
+
+    Integers, and floats that are whole numbers or too large for ``digits`` (a mean of steps,
+    images per second), print as whole numbers: a step count reads 11800, never 1.18e+04.
+    """
     if value is None:
         return "–"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -83,6 +91,8 @@ def format_number(value: Any, digits: int = 4) -> str:
     value = float(value)
     if value != value:  # NaN
         return "nan"
+    if abs(value) < WHOLE_LIMIT and (value.is_integer() or abs(value) >= 10 ** digits):
+        return str(int(round(value)))
     return f"{value:.{digits}g}"
 
 

@@ -116,15 +116,26 @@ def metrics_section(run: RunFolder) -> Optional[dict[str, Any]]:
             "best_metric": run.config.get("eval", {}).get("best"), "best_step": run.best_step}
 
 
-def evaluations_section(run: RunFolder) -> list[dict[str, Any]]:
-    """``ganforge evaluate`` results saved in ``metrics.json``."""
-    return [{"name": name, "value": r.get("value"),
-             "details": {k: v for k, v in (r.get("details") or {}).items()
-                         if isinstance(v, (int, float))},
-             "evaluator": evaluator_label(r.get("protocol") or {}),
-             "per_class": per_class_line(r.get("details") or {}),
-             "protocol": protocol_line(r.get("protocol") or {})}
-            for name, r in sorted(run.evaluations.items())]
+def evaluations_section(run: RunFolder) -> dict[str, Any]:
+    """``ganforge evaluate`` results saved in ``metrics.json``: those of the run's current
+    generator, and apart from them those of an earlier one (or of one not recorded)."""
+    rows: dict[str, list[dict[str, Any]]] = {"current": [], "earlier": []}
+    for name, r in sorted(run.evaluations.items()):
+        rows["current" if run.is_current(r) else "earlier"].append({
+            "name": name, "value": r.get("value"), "model": model_label(r.get("model")),
+            "details": {k: v for k, v in (r.get("details") or {}).items()
+                        if isinstance(v, (int, float))},
+            "evaluator": evaluator_label(r.get("protocol") or {}),
+            "per_class": per_class_line(r.get("details") or {}),
+            "protocol": protocol_line(r.get("protocol") or {})})
+    return {**rows, "step": run.checkpoint_step}
+
+
+def model_label(model: Any) -> str:
+    """"step 1200, EMA G" for a result's recorded generator; "step unknown" without one."""
+    if not isinstance(model, dict) or model.get("step") is None:
+        return "step unknown"
+    return f"step {model['step']}" + (", EMA G" if model.get("ema") else "")
 
 
 def evaluator_label(protocol: dict[str, Any]) -> Optional[str]:

@@ -9,16 +9,25 @@ A checkpoint ``step_000001000`` is two files in ``RUN/checkpoints/``:
   constructor arguments.
 
 Both are written atomically, tensors first; the JSON is the commit marker, so a checkpoint without
-its JSON (a run killed while saving) is simply not a checkpoint. Loading verifies the checksum.
+its JSON (a run killed while saving) is simply not a checkpoint. A checkpoint counts only once it
+reads back: the tensors file is hashed again from the disk after writing, and loading verifies
+the checksum too.
+
+A checkpoint that fails verification is never deleted and never silently skipped: training moves
+it to ``checkpoints/corrupt/`` (where the user can look at it) with a line on stderr, and every
+command that falls back past one says so on stderr and names the checkpoint it used instead.
+Rotation never deletes the newest checkpoint that verifies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -31,6 +40,14 @@ from ganforge.errors import CheckpointError
 from ganforge.run.layout import CHECKPOINT_DIR
 
 FORMAT_VERSION = 1
+CORRUPT_DIR = "corrupt"  # RUN/checkpoints/corrupt/: checkpoints that failed verification
+
+Warn = Callable[[str], None]
+
+
+def warn_stderr(message: str) -> None:
+    """The default for warnings about checkpoints: one line on stderr, away from results."""
+    print(f"ganforge: warning: {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,8 +132,13 @@ def save_checkpoint(
     meta: dict[str, Any],
     keep: int = 2,
     label: Optional[str] = None,
-) -> Path:
-    """Write a checkpoint atomically and rotate old ones; returns the JSON path.
+    warn: Warn = warn_stderr,
+) -> Optional[Path]:
+    """Write a checkpoint atomically, read it back and rotate old ones.
+
+    Returns:
+        The JSON path; None when the checkpoint did not read back (it is moved to
+        ``checkpoints/corrupt/`` with a warning, and the older ones stay).
 
     Args:
         modules: e.g. {"G": G, "D": D, "G_ema": G_ema}; state dicts are stored under ``name/``.
@@ -126,6 +148,7 @@ def save_checkpoint(
             is complete, so the only good checkpoint is never removed.
         label: save as ``checkpoints/<label>.*`` (e.g. "best") instead of ``step_<step>``;
             labelled checkpoints are outside the rotation.
+        warn: receives one line for a checkpoint moved aside.
     """
     tensors: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
@@ -149,14 +172,18 @@ def save_checkpoint(
         "step": step,
         "sha256": hashlib.sha256(blob).hexdigest(),
         "tensors_file": st_path.name,
+        "files": {st_path.name: hashlib.sha256(blob).hexdigest()},  # every file it is made of
         "modules": sorted(modules),
         "optimizers": optim_meta,
         "rng": rng_meta,
         **meta,
     }
     fileio.write_json(json_path, record)
+    if not is_complete(json_path):  # what the disk gives back, not what we meant to write
+        quarantine(json_path, "did not read back after writing", warn)
+        return None
     if label is None:
-        rotate(run_dir, keep)
+        rotate(run_dir, keep, verified=json_path, warn=warn)
     return json_path
 
 
@@ -222,14 +249,48 @@ def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
     return tensors, meta
 
 
-def is_complete(json_path: Path) -> bool:
-    """True when the checkpoint's record reads and its tensors file matches its checksum
-    (streamed, so checking a large checkpoint costs one read, not a copy in memory)."""
+def verify(json_path: Path) -> Optional[str]:
+    """Why the checkpoint fails verification (its record unreadable, its tensors missing or not
+    matching their checksum), or None when it is complete. Streamed: checking a large
+    checkpoint costs one read, not a copy in memory."""
     try:
         meta, st_path = _read_record(Path(json_path))
-        return fileio.sha256_file(st_path) == meta["sha256"]
-    except (CheckpointError, OSError):
-        return False
+        if fileio.sha256_file(st_path) != meta["sha256"]:
+            return "its tensors fail their checksum (truncated or corrupt)"
+    except CheckpointError as err:
+        return _reason(err)
+    except OSError as err:
+        return f"its tensors cannot be read ({err.strerror or type(err).__name__})"
+    return None
+
+
+def is_complete(json_path: Path) -> bool:
+    """True when the checkpoint's record reads and its tensors file matches its checksum."""
+    return verify(json_path) is None
+
+
+def _reason(err: Exception) -> str:
+    """A checkpoint error's reason without its fix (the caller says what happens instead)."""
+    return str(err).split("; ")[0]
+
+
+def quarantine(json_path: Path, reason: str, warn: Warn = warn_stderr) -> Path:
+    """Move a checkpoint that failed verification to ``checkpoints/corrupt/`` (never deleted:
+    it may be all that is left of some steps) and say so; returns where its JSON went."""
+    json_path = Path(json_path)
+    folder = fileio.ensure_dir(json_path.parent / CORRUPT_DIR)
+    stem, n = json_path.stem, 1
+    while (folder / f"{stem}.json").exists() or (folder / f"{stem}.safetensors").exists():
+        stem, n = f"{json_path.stem}.{n}", n + 1  # an earlier casualty of the same name stays
+    # Tensors first: the JSON is the commit marker, so a kill between the two moves leaves
+    # a tensors file that the next rotation clears, never a checkpoint without tensors.
+    for src, suffix in ((json_path.with_suffix(".safetensors"), ".safetensors"),
+                        (json_path, ".json")):
+        if src.exists():
+            os.replace(src, folder / f"{stem}{suffix}")
+    warn(f"checkpoints/{json_path.name}: {reason}; moved to checkpoints/{CORRUPT_DIR}/"
+         f"{stem}.json")
+    return folder / f"{stem}.json"
 
 
 def module_state(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
@@ -250,42 +311,70 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu",
-                      warn: Optional[Any] = None
+                      warn: Optional[Warn] = warn_stderr, quarantined: bool = False
                       ) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
     """Newest checkpoint that loads and verifies, falling back to older ones.
 
     Args:
-        warn: optional callable receiving a one-line message for each skipped checkpoint.
+        warn: receives one line for each checkpoint passed over, naming the one used instead
+            (default: stderr; None: silent).
+        quarantined: move the checkpoints passed over to ``checkpoints/corrupt/`` (training
+            does, as it holds the run folder; commands that only read it do not).
     """
     candidates = list_checkpoints(run_dir)
     if not candidates:
         raise CheckpointError(f"no checkpoint in '{run_dir}'; train first or pass another run")
     newest_error: Optional[CheckpointError] = None
+    skipped: list[tuple[Path, str]] = []
     for path in reversed(candidates):
         try:
             tensors, meta = load_checkpoint(path, map_location)
-            return path, tensors, meta
         except CheckpointError as err:
             newest_error = newest_error or err
+            skipped.append((path, _reason(err)))
+            continue
+        for bad, reason in skipped:
+            if quarantined:  # one line says both: moved, and what is used instead
+                moved = quarantine(bad, reason, lambda line: None)
+                reason += f"; moved to checkpoints/{CORRUPT_DIR}/{moved.name}"
             if warn is not None:
-                warn(f"skipping {path.name}: {err}")
+                warn(f"checkpoints/{bad.name}: {reason}; using checkpoints/{path.name} "
+                     f"(step {meta['step']}) instead")
+        return path, tensors, meta
     # The newest one's reason (corrupt? newer format?) carries the fix.
     raise CheckpointError(f"no usable checkpoint in '{run_dir}' ({len(candidates)} tried); "
                           f"the newest: {newest_error}")
 
 
-def rotate(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (a checkpoint = its JSON + tensors).
+def newest_complete(run_dir: Path) -> Optional[tuple[Path, int]]:
+    """(JSON path, step) of the newest step checkpoint that verifies, or None."""
+    for path in reversed(list_checkpoints(run_dir)):
+        if is_complete(path):
+            return path, int(json.loads(path.read_text(encoding="utf-8"))["step"])
+    return None
 
-    Older checkpoints are only deleted once a kept one verifies, so a newest checkpoint that
-    came out corrupt (a failing disk, a file changed behind our back) never costs the last good
-    one. Normally that is one streamed hash of the checkpoint just written.
+
+def rotate(run_dir: Path, keep: int, verified: Optional[Path] = None,
+           warn: Warn = warn_stderr) -> None:
+    """Delete all but the newest ``keep`` checkpoints (a checkpoint = its JSON + tensors), never
+    the newest one that verifies.
+
+    Checkpoints newer than that one failed verification: they are moved to
+    ``checkpoints/corrupt/`` rather than kept in the rotation (where, numbered higher, they
+    would push the good one out) or deleted. Normally the newest is the checkpoint just
+    written and verified (``verified``), and nothing is read again.
     """
+    newest_good: Optional[Path] = None
+    for json_path in reversed(list_checkpoints(run_dir)):
+        reason = None if json_path == verified else verify(json_path)
+        if reason is None:
+            newest_good = json_path
+            break
+        quarantine(json_path, reason, warn)
     paths = list_checkpoints(run_dir)
-    good = False
-    for rank, json_path in enumerate(reversed(paths)):
-        if rank < keep or not good:
-            good = good or is_complete(json_path)
+    kept = set(paths[-keep:]) | ({newest_good} if newest_good is not None else set())
+    for json_path in paths:
+        if json_path in kept:
             continue
         # The JSON goes first: it is the commit marker, so a kill between the two unlinks
         # leaves an ignored tensors file rather than a checkpoint without tensors.

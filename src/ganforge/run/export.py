@@ -138,20 +138,26 @@ def _check(name: str, got: np.ndarray | torch.Tensor, want: torch.Tensor) -> Non
 # The formats
 # ---------------------------------------------------------------------------------------------
 
+# info: the modules a format needs beyond ganforge's own (None: nothing more).
 EXPORTERS: Registry[Callable[[Run, Path], None]] = Registry("export format")
 
 
-def _needs(*modules: str) -> None:
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+def missing_modules(fmt: str) -> list[str]:
+    """The modules export format ``fmt`` needs that are not installed ([] when it can run)."""
+    return [m for m in EXPORTERS.info(fmt) or () if importlib.util.find_spec(m) is None]
+
+
+def _needs(fmt: str) -> None:
+    missing = missing_modules(fmt)
     if missing:
         raise ConfigError(f"ONNX export needs {', '.join(missing)}; pip install "
                           "'ganforge[export]'")
 
 
-@EXPORTERS.register("onnx")
+@EXPORTERS.register("onnx", info=("onnx", "onnxscript"))
 def export_onnx(run: Run, out: Path) -> None:
     """ONNX file (torch.export-based exporter; needs ganforge[export]); inputs z[, labels]."""
-    _needs("onnx", "onnxscript")
+    _needs("onnx")
     module, inputs = GraphGenerator(run), example_inputs(run, EXAMPLE_BATCH)
     batch = torch.export.Dim("batch", min=1)
     with fileio.atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
@@ -316,4 +322,5 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["EXPORTERS", "GraphGenerator", "add_export_parser", "cmd_export", "export"]
+__all__ = ["EXPORTERS", "GraphGenerator", "add_export_parser", "cmd_export", "export",
+           "missing_modules"]

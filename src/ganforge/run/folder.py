@@ -18,9 +18,11 @@ from typing import Any, Optional
 from ganforge.errors import GanforgeError
 from ganforge.fileio import read_jsonl
 from ganforge.run.layout import (CHECKPOINT_DIR, CONFIG_FILE, ENVIRONMENT_FILE, FINAL_GRID_FILE,
-                                 METRICS_FILE, MODEL_FILE, SAMPLES_DIR, STATS_FILE, SUMMARY_FILE)
+                                 METRICS_FILE, MODEL_FILE, SAMPLES_DIR, STATS_FILE, SUMMARY_FILE,
+                                 check_run_folder)
 
 SNAPSHOT_RE = re.compile(r"^step_(\d+)\.png$")
+CHECKPOINT_RE = re.compile(r"^step_(\d+)\.json$")
 
 
 def _read_json(path: Path) -> Optional[Any]:
@@ -75,8 +77,14 @@ class RunFolder:
 
     @classmethod
     def read(cls, path: str | Path) -> "RunFolder":
-        path = Path(path)
-        config = _read_json(path / CONFIG_FILE) if path.is_dir() else None
+        """Read what the run folder ``path`` holds.
+
+        Raises:
+            GanforgeError: ``path`` does not exist, is a file, has no ``config.json``, or holds
+                a damaged JSON file.
+        """
+        path = check_run_folder(path)
+        config = _read_json(path / CONFIG_FILE)
         if not isinstance(config, dict):
             raise GanforgeError(f"'{path}' is not a run folder (no config.json); pass a folder "
                                 "made by `ganforge train`")
@@ -114,6 +122,21 @@ class RunFolder:
             if value is not None and value == value:
                 return float(value)
         return None
+
+    @property
+    def checkpoint_step(self) -> Optional[int]:
+        """Step of the run's newest checkpoint (what loads it by default), from the file names
+        alone; None without one."""
+        folder = self.path / CHECKPOINT_DIR
+        found = [CHECKPOINT_RE.match(p.name) for p in folder.iterdir()] if folder.is_dir() else []
+        steps = [int(m.group(1)) for m in found if m]
+        return max(steps) if steps else None
+
+    def is_current(self, result: dict[str, Any]) -> bool:
+        """Whether a ``metrics.json`` result measured the run's current generator: the newest
+        checkpoint's step (a result without a recorded model is not known to be current)."""
+        model = result.get("model")
+        return isinstance(model, dict) and model.get("step") == self.checkpoint_step
 
     @property
     def last_step(self) -> int:

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import CheckpointError, GanforgeError
+from ganforge.fileio import file_in_the_way, not_a_folder
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.json"
@@ -53,12 +54,36 @@ def new_run_dir(name: str, out_dir: str, run_name: Optional[str] = None,
     """The folder of a new run: ``out`` if given, else ``<out_dir>/<run_name or name-timestamp>``.
 
     Raises:
-        GanforgeError: the folder exists and is not empty (it would mix two runs).
+        GanforgeError: the folder exists and is not empty (it would mix two runs), or a file
+            stands where it or a folder above it should be.
     """
     if out is None:
         out = str(Path(out_dir) / (run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
     path = Path(out)
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise GanforgeError(not_a_folder(blocker))
     if path.exists() and any(path.iterdir()):
         raise GanforgeError(f"run folder '{path}' already exists and is not empty; pass --resume "
                             f"{path} to continue it or choose another --out")
+    return path
+
+
+def check_run_folder(path: str | Path) -> Path:
+    """``path`` as a Path when it is a folder; the one-line error for a run path that is not.
+
+    Every command that reads a run (``report``, ``compare``, ``train --resume``, the Python
+    ``load_config``) checks here first, so a missing path or a file given for the folder is
+    named as such rather than as a folder without ``config.json``. What the folder holds is for
+    the reader to check (a run folder and a hub export hold different files).
+
+    Raises:
+        CheckpointError: ``path`` does not exist, or is a file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"'{path}' does not exist; pass the folder `ganforge train` made")
+    if not path.is_dir():
+        raise CheckpointError(f"'{path}' is a file, not a run folder; pass the folder "
+                              "`ganforge train` made")
     return path

@@ -24,13 +24,18 @@ from ganforge.imaging import label_grid, make_grid, to_uint8
 from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
 from ganforge.run.hub import hub_meta, read_hub
-from ganforge.run.layout import CHECKPOINT_DIR, CONFIG_FILE
+from ganforge.run.layout import CHECKPOINT_DIR, CONFIG_FILE, check_run_folder
 from ganforge.run.sampling import NoiseSampler, render_samples
 from ganforge.runtime import pick_device
 
 
 def load_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """The resolved config saved in a run folder (or a hub export), with optional overrides."""
+    """The resolved config saved in a run folder (or a hub export), with optional overrides.
+
+    Raises:
+        CheckpointError: ``run_dir`` does not exist, is a file, or holds no readable config.
+    """
+    check_run_folder(run_dir)
     exported = hub_meta(run_dir)
     if exported is not None:  # a hub export keeps the training config beside G's record
         return apply_overrides(from_dict(exported["config"]), overrides)
@@ -90,6 +95,7 @@ class Run:
     def _read(self, checkpoint: Optional[str | Path]
               ) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
         """(file, tensors, metadata) of the checkpoint to load, or of a hub export."""
+        check_run_folder(self.path)  # a file or a missing path is named as such
         if hub_meta(self.path) is not None:
             if checkpoint is not None and str(checkpoint) != "latest":
                 raise CheckpointError(f"'{self.path}' is a hub export holding one generator; "
@@ -126,6 +132,8 @@ class Run:
 
     def _labels(self, labels: Optional[Sequence[int] | torch.Tensor], n: Optional[int]
                 ) -> tuple[int, Optional[torch.Tensor]]:
+        """(sample count, labels on the device) for :meth:`generate`: (N,) int64 classes, (N, K)
+        condition rows in G's units, or None; what is not this run's kind of label is refused."""
         if self.multi_label:
             return self._condition_rows(labels, n)
         if labels is None:
@@ -137,11 +145,7 @@ class Run:
         if not self.n_classes:
             raise GanforgeError(f"run '{self.path}' is unconditional and takes no class labels; "
                                 "drop --class/--per-class and use --n")
-        y = torch.as_tensor(labels, dtype=torch.long).flatten().to(self.device)
-        bad = y[(y < 0) | (y >= self.n_classes)]
-        if bad.numel():
-            raise GanforgeError(f"class {int(bad[0])} is out of range; this model has classes "
-                                f"0..{self.n_classes - 1}")
+        y = class_indices(labels, self.n_classes).to(self.device)
         return y.numel(), y
 
     def _condition_rows(self, labels: Any, n: Optional[int]) -> tuple[int, torch.Tensor]:
@@ -152,16 +156,7 @@ class Run:
             raise GanforgeError(f"run '{self.path}' is conditioned on {k}-column condition rows "
                                 f"(attributes or continuous values); pass labels as an (N, {k}) "
                                 "array, e.g. `ganforge generate RUN --condition rows.npy`")
-        y = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor)
-                            else labels, dtype=torch.float32)
-        if y.dim() == 1 and y.numel() == k:
-            y = y[None].expand(n or 1, k)
-        if y.dim() != 2 or y.shape[1] != k:
-            raise GanforgeError(f"condition rows must have shape (N, {k}), got "
-                                f"{tuple(y.shape)}; one row of {k} values per sample")
-        if not bool(torch.isfinite(y).all()):
-            raise GanforgeError("condition rows contain NaN or infinite values; pass finite "
-                                "numbers")
+        y = condition_rows(labels, k, n, names=self.class_names)
         y = standardize(y, self.scaling.get("y")).float()
         return y.shape[0], y.to(self.device)
 
@@ -171,10 +166,15 @@ class Run:
 
         Args:
             n: number of samples (unconditional models, or cycling through classes).
-            labels: class of each sample (conditional models), or (N, K) condition rows
-                (models conditioned on attributes or continuous vectors, in the data's units;
-                one (K,) row is repeated n times).
+            labels: class of each sample (class-conditional models): (N,) whole numbers in
+                0..K-1 (an (N, 1) column too; 0.5 is refused, never rounded to a class), or
+                (N, K) condition rows (models conditioned on attributes or continuous vectors,
+                in the data's units; one (K,) row is repeated n times).
             seed: seeds the latents, so the same call gives the same samples.
+
+        Raises:
+            GanforgeError: labels that are not this run's kind (see :func:`class_indices` and
+                :func:`condition_rows`), or labels for an unconditional run.
 
         Returns:
             (N, *shape) float tensor on the CPU: images in [-1, 1], vectors in the data's
@@ -230,3 +230,93 @@ def load_run(path: str | Path, checkpoint: Optional[str | Path] = None, device: 
     ("best", "min_5", "step_000001000") or the path of a checkpoint's JSON file.
     """
     return Run(path, checkpoint, device)
+
+
+def _as_tensor(values: Any, what: str, fix: str) -> torch.Tensor:
+    """Labels given as a tensor, an array or a (nested) sequence, as a tensor; a one-line error
+    for what is not numbers (strings, ragged lists)."""
+    try:
+        arr = (values.detach().cpu() if isinstance(values, torch.Tensor)
+               else torch.as_tensor(np.asarray(values)))
+        if arr.is_complex():
+            raise TypeError(f"dtype {arr.dtype}")
+        return arr
+    except (TypeError, ValueError):  # strings, objects, ragged lists
+        raise GanforgeError(f"{what}: not numbers; {fix}") from None
+
+
+def class_indices(labels: Any, n_classes: int, what: str = "labels") -> torch.Tensor:
+    """The class of each sample for a class-conditional run, refused unless it is one.
+
+    Whole numbers only: a float such as 0.7 is refused, never rounded to a class (float
+    condition rows meant for another kind of run would otherwise all become class 0).
+
+    Args:
+        labels: (N,) or an (N, 1) column (a table's single column) of class indices, of an
+            integer dtype or floats holding whole numbers; a single number is one sample.
+        n_classes: the run's classes; indices must lie in 0..n_classes-1.
+        what: how an error names the labels (e.g. ``--condition 'rows.npy'``).
+
+    Returns:
+        (N,) int64 on the CPU.
+
+    Raises:
+        GanforgeError: another shape, no labels, non-whole or non-finite values, booleans, or
+            a class out of range; one line with the fix.
+    """
+    fix = (f"this run is conditioned on classes 0..{n_classes - 1}; pass --class N / "
+           "--per-class, or an (N,) integer array")
+    y = _as_tensor(labels, what, fix)
+    y = y.reshape(1) if y.dim() == 0 else y
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dim() != 1:
+        raise GanforgeError(f"{what}: shape {tuple(y.shape)}, not (N,) class indices; {fix}")
+    if y.numel() == 0:
+        raise GanforgeError(f"{what}: no class index; {fix}")
+    if y.dtype == torch.bool:
+        raise GanforgeError(f"{what}: true/false values, not class indices; {fix}")
+    if y.is_floating_point():
+        bad = y[~(torch.isfinite(y) & (y == torch.round(y)))]
+        if bad.numel():
+            raise GanforgeError(f"{what}: {float(bad[0]):g} is not a class index; {fix}")
+    y = y.long()
+    bad = y[(y < 0) | (y >= n_classes)]
+    if bad.numel():
+        raise GanforgeError(f"class {int(bad[0])} is out of range; this model has classes "
+                            f"0..{n_classes - 1}")
+    return y
+
+
+def condition_rows(labels: Any, k: int, n: Optional[int] = None,
+                   names: Optional[Sequence[str]] = None, what: str = "condition rows"
+                   ) -> torch.Tensor:
+    """Condition rows for a run conditioned on K-column vectors, refused unless they are some.
+
+    Args:
+        labels: (N, K) rows, or one (K,) row repeated ``n`` times (once when ``n`` is None),
+            in the data's own units (0/1 attributes or continuous values).
+        k: the run's condition columns K.
+        n: how many times a single (K,) row is repeated.
+        names: the K columns' names, for the error message.
+        what: how an error names the rows (e.g. ``--condition 'rows.npy'``).
+
+    Returns:
+        (N, K) float32 on the CPU, in the data's units.
+
+    Raises:
+        GanforgeError: another shape, no rows, or NaN/infinite values; one line with the fix.
+    """
+    columns = f" ({', '.join(names)})" if names and len(names) == k else ""
+    fix = (f"this run is conditioned on {k}-column rows{columns}: pass an (N, {k}) array, or "
+           f"one ({k},) row")
+    y = _as_tensor(labels, what, fix).to(torch.float32)
+    if y.dim() == 1 and y.numel() == k:
+        y = y[None].expand(n or 1, k)
+    if y.dim() != 2 or y.shape[1] != k:
+        raise GanforgeError(f"{what}: shape {tuple(y.shape)}; {fix}")
+    if y.shape[0] == 0:
+        raise GanforgeError(f"{what}: no row; {fix}")
+    if not bool(torch.isfinite(y).all()):
+        raise GanforgeError(f"{what}: NaN or infinite values; pass finite numbers")
+    return y.contiguous()

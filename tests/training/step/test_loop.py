@@ -48,7 +48,7 @@ def test_every_preset_trains_two_steps(preset, tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["name"] == preset
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
         "step_000000000.png", "step_000000001.png", "step_000000002.png"]
-    assert Image.open(run_dir / "samples.gif").n_frames == 3
+    assert Image.open(run_dir / "samples.gif").n_frames == 4  # led by the last grid, then 0..2
     assert run.step == 2
     if run.multi_label:  # conditioned on vectors: one condition row per sample
         x = run.generate(labels=torch.full((2, run.n_classes), 0.5))

@@ -14,6 +14,8 @@ anything (so a missing evaluator stops the run before a folder exists), and then
                       ``checkpoints/best.*``); ``metrics`` runs on rank 0 only
 ``finish(step)``      training ended, before the last checkpoint (GIF, final grid, plots)
 ``close(step)``       after ``summary.json`` (the final report)
+``interrupt(step)``   a stop signal ended the run after ``step``, saved (the report, no
+                      summary: the run is not finished)
 ====================  ===============================================================
 
 ``state_dict()`` goes into every checkpoint and a resumed run's hooks are built from it;
@@ -100,6 +102,9 @@ class RunHooks:
 
     def close(self, step: int) -> None:
         """After ``summary.json``: the last thing a run does."""
+
+    def interrupt(self, step: int) -> None:
+        """A stop signal ended the run after ``step``; its checkpoint and stats are written."""
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of the hooks (its ``grid_steps`` and ``monitor`` entries)."""

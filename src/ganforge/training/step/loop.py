@@ -7,6 +7,11 @@ Per generator step:
 
 Grids, in-loop metrics, diagnostics and the report are not the loop's business: it calls the
 hooks its caller built (``step/hooks.py``; the launcher passes ``training.watch``'s).
+
+Between two steps the loop asks, once and agreed over every rank: is the budget spent, did a stop
+signal come (``step/interrupt.py``: then the step just done is saved and the run ends with
+:class:`~ganforge.errors.Interrupted`), and is a checkpoint due by wall time
+(``train.checkpoint_minutes``)?
 """
 
 from __future__ import annotations
@@ -15,19 +20,21 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import torch
 from tqdm.auto import tqdm
 
 from ganforge import fileio
 from ganforge.config import Config
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.errors import CheckpointError, ConfigError, Interrupted
 from ganforge.reporting.writers import JsonlWriter
 from ganforge.run import checkpoint as ckpt
 from ganforge.run.layout import CONFIG_FILE, MODEL_FILE, STATS_FILE, SUMMARY_FILE
 from ganforge.training.step.guard import NonFiniteGuard
 from ganforge.training.step.hooks import HookContext, HookFactory, RunHooks
+from ganforge.training.step.interrupt import (SIGNALS, StopSignals, aborted_line,
+                                              resume_command, stderr_line)
 from ganforge.training.step.runner import Runner
 from ganforge.training.step.setup import Setup, build
 from ganforge.training.world.ranks import current
@@ -86,8 +93,11 @@ class Trainer:
         if skipped:
             log(f"skipped {skipped} unreadable files in the data (data.bad_files=error refuses "
                 "them)")
+        for note in self.s.data.extra.get("notes", []):  # e.g. where the decoded images went
+            log(note)
         self.step = 0
         self.elapsed = 0.0
+        self._saved_at = time.monotonic()  # wall clock of the last step checkpoint
         t = cfg.train
         self.budget = Budget(t.steps, t.epochs, t.minutes, self.s.sampler.steps_per_epoch)
         if self.budget.total_steps is None and t.minutes is None:
@@ -161,46 +171,77 @@ class Trainer:
         self.guard.prepare(self)
         # Clock values a resumed run has already passed are not saved again.
         timed = [m for m in cfg.log.checkpoint_minutes if m * 60 > self.elapsed]
-        while True:
-            clock = time.perf_counter() - start  # one reading: checkpoints and budget agree
-            timed = self._timed_checkpoints(clock, timed)
-            if self._budget_done(clock):
-                break
-            self.train_step()
-            problem = self.guard.check(self.step)  # NaN/Inf in this step's losses or weights
-            if problem is not None:
-                self.guard.handle(problem, self)  # rolls back to a checkpoint, or raises
-                bar.n = self.step
-                continue
-            bar.update(1)
-            self.elapsed = time.perf_counter() - start
-            if self.hooks.metrics_due(self.step):
-                self.evaluate()
-            if self.step % cfg.log.log_every == 0:
-                now = time.perf_counter()
-                imgs = ((self.step - window_step) * cfg.train.batch_size * s.loss.n_critic
-                        * self.world.world_size)
-                images_per_s = imgs / max(now - window_t, 1e-9)
-                window_t, window_step = now, self.step
-                record = self.stats.flush(self.step, {
-                    "Speed/images_per_s": images_per_s, "Progress/epoch": s.sampler.epoch,
-                    "Time/elapsed_s": self.elapsed})
-                bar.set_postfix_str(self._postfix(record), refresh=False)
-            new_epoch = s.sampler.epoch != epoch
-            epoch = s.sampler.epoch
-            if self.step % cfg.log.sample_every == 0 or new_epoch:
-                self.hooks.snapshot(self.step)
-            if self.step % cfg.log.checkpoint_every == 0:
-                self.save()
+        self._saved_at = time.monotonic()
+        with StopSignals(self.world.log(stderr_line), linger=self.world.distributed) as signals:
+            try:
+                while True:
+                    clock = time.perf_counter() - start  # one reading: checkpoints, budget agree
+                    timed = self._timed_checkpoints(clock, timed)
+                    done, stop, save_due = self._between_steps(clock, signals)
+                    if stop:  # the step before this check is complete: keep it, then end
+                        self.elapsed = clock
+                        bar.close()
+                        self.stop_early(signals, images_per_s)
+                    if done:
+                        break
+                    if save_due:
+                        self.save()
+                    self.train_step()
+                    problem = self.guard.check(self.step)  # NaN/Inf in this step's losses/weights
+                    if problem is not None:
+                        self.guard.handle(problem, self)  # rolls back to a checkpoint, or raises
+                        bar.n = self.step
+                        continue
+                    bar.update(1)
+                    self.elapsed = time.perf_counter() - start
+                    if self.hooks.metrics_due(self.step):
+                        self.evaluate()
+                    if self.step % cfg.log.log_every == 0:
+                        now = time.perf_counter()
+                        imgs = ((self.step - window_step) * cfg.train.batch_size
+                                * s.loss.n_critic * self.world.world_size)
+                        images_per_s = imgs / max(now - window_t, 1e-9)
+                        window_t, window_step = now, self.step
+                        record = self.stats.flush(self.step, self._progress(images_per_s))
+                        bar.set_postfix_str(self._postfix(record), refresh=False)
+                    new_epoch = s.sampler.epoch != epoch
+                    epoch = s.sampler.epoch
+                    if self.step % cfg.log.sample_every == 0 or new_epoch:
+                        self.hooks.snapshot(self.step)
+                    if self.step % cfg.log.checkpoint_every == 0:
+                        self.save()
+            except KeyboardInterrupt:
+                if signals.requested is None:  # not ours: an interrupt raised some other way
+                    raise
+                # A second signal: the user insists, wherever the run was (even mid-save).
+                line = aborted_line(self.run_dir, self.world, f"aborted by a second "
+                                    f"{signals.name} at step {self.step}")
+                raise Interrupted(line, signals.exit_code) from None
         # The time the budget check saw (logging, grids and checkpoints count as training time).
         self.elapsed = time.perf_counter() - start
         bar.close()
         return self.finish(images_per_s)
 
-    def _budget_done(self, elapsed_s: float) -> bool:
-        done = self.budget.done(self.step, elapsed_s)
-        # Clocks differ between ranks: under torchrun a time budget stops them all together.
-        return self.world.any(done) if self.budget.minutes is not None else done
+    def _progress(self, images_per_s: float) -> dict[str, float]:
+        """The values a stats line reports as they are (speed, epoch, training clock)."""
+        return {"Speed/images_per_s": images_per_s, "Progress/epoch": self.s.sampler.epoch,
+                "Time/elapsed_s": self.elapsed}
+
+    def _between_steps(self, clock: float, signals: StopSignals) -> tuple[bool, bool, bool]:
+        """(budget spent, stop requested, checkpoint due by wall time), agreed over the ranks.
+
+        One collective a step under torchrun: clocks and signals differ between ranks (a
+        signal may reach one rank only, or reach them a step apart), and every rank must
+        leave, stop or save at the same step.
+        """
+        every = self.cfg.train.checkpoint_minutes
+        due = every is not None and time.monotonic() - self._saved_at >= every * 60
+        heard = [signals.requested == sig for sig in SIGNALS]
+        done, due, *agreed = self.world.agree([self.budget.done(self.step, clock), due, *heard])
+        for sig, flag in zip(SIGNALS, agreed):
+            if flag:
+                signals.request(sig)  # this rank ends with the same status as the one that heard
+        return done, any(agreed), due
 
     def _timed_checkpoints(self, elapsed_s: float, pending: list[float]) -> list[float]:
         """Save ``checkpoints/min_<m>`` for each of ``pending`` (minutes, increasing) that the
@@ -239,9 +280,7 @@ class Trainer:
     def finish(self, images_per_s: float) -> dict[str, Any]:
         """Final grid, GIF, loss plot, last checkpoint and ``summary.json``."""
         if self.stats.names:  # steps since the last log line
-            self.stats.flush(self.step, {"Speed/images_per_s": images_per_s,
-                                         "Progress/epoch": self.s.sampler.epoch,
-                                         "Time/elapsed_s": self.elapsed})
+            self.stats.flush(self.step, self._progress(images_per_s))
         record = self.stats.latest
         if self.hooks.last_snapshot != self.step:
             self.hooks.snapshot(self.step)
@@ -279,10 +318,48 @@ class Trainer:
         if self.hooks.is_best(values, self.step):
             self.save(name="best")
 
+    # ---------------------------------------------------------------- a stop signal
+    def stop_early(self, signals: StopSignals, images_per_s: float) -> NoReturn:
+        """End the run after the step a stop signal interrupted, keeping it.
+
+        Checkpoint first (what matters most if the machine goes away mid-way), then the stats
+        of the steps since the last line (one line at this step, from those means; the
+        checkpoint keeps them pending, so a resumed run redoes the line as an uninterrupted
+        run writes it), then the report. Every rank comes here at the same step.
+
+        Raises:
+            Interrupted: always; its message names the saved step and the resume command
+                (empty on ranks other than 0).
+        """
+        path = self.save(stopped_by=signals.name)
+        if self.stats.names:
+            self.stats.flush(self.step, self._progress(images_per_s))
+        self.stats.close()
+        self.hooks.interrupt(self.step)
+        # The ranks leave together: a launcher that sees one rank end stops the others, and
+        # rank 0 may still be writing the report.
+        self.world.barrier()
+        if path is not None:
+            line = (f"stopped by {signals.name} after step {self.step}: saved checkpoints/"
+                    f"{path.stem}; resume with: {resume_command(self.run_dir, self.world)}")
+        else:  # rank 0's checkpoint did not read back (moved aside); the others wrote none
+            line = aborted_line(self.run_dir, self.world, f"stopped by {signals.name} after "
+                                f"step {self.step}, but its checkpoint did not read back")
+        raise Interrupted(line if self.world.is_main else "", signals.exit_code)
+
     # ---------------------------------------------------------------- checkpoints
-    def save(self, name: Optional[str] = None) -> Optional[Path]:
-        """Write a checkpoint (rank 0; every rank calls it: the pending stats are gathered)."""
+    def save(self, name: Optional[str] = None, stopped_by: Optional[str] = None
+             ) -> Optional[Path]:
+        """Write a checkpoint (rank 0; every rank calls it: the pending stats are gathered).
+
+        Args:
+            name: a label outside the rotation ("best", "min_5"); None: ``step_<step>``.
+            stopped_by: the signal that ends the run after this checkpoint (its stats line
+                follows it; see :meth:`_restore`).
+        """
         s = self.s
+        if name is None:
+            self._saved_at = time.monotonic()
         meta = {
             "config": self.cfg.to_dict(),
             "model": s.record,
@@ -293,6 +370,7 @@ class Trainer:
             "stats": self.stats.state_dict(),
             "precision": self.runner.precision.state_dict(),
             "loss_state": s.loss.state_dict(),  # D-step counter, ADA's p, LeCam's anchors
+            "stopped_by": stopped_by,
         }
         if not self.world.is_main:
             return None
@@ -306,7 +384,9 @@ class Trainer:
     def _restore(self) -> dict[str, Any]:
         """Load the newest valid checkpoint; returns its metadata (the hooks' state is in it)."""
         s = self.s
-        path, tensors, meta = ckpt.latest_checkpoint(self.run_dir, warn=self.log)
+        # Rank 0 holds the folder: it moves checkpoints that fail verification aside.
+        path, tensors, meta = ckpt.latest_checkpoint(
+            self.run_dir, warn=self.world.log(ckpt.warn_stderr), quarantined=self.world.is_main)
         record = meta.get("model") or {}
         if record.get("arch") != s.record["arch"] or \
                 record.get("model_args") != s.record["model_args"]:
@@ -326,7 +406,12 @@ class Trainer:
         ckpt.restore_rng(tensors, meta["rng"])
         self.step, self.elapsed = meta["step"], meta["elapsed_s"]
         if self.world.is_main:
-            JsonlWriter.truncate_after(self.run_dir / STATS_FILE, self.step)
+            # A run stopped by a signal wrote one more stats line at this step, from means the
+            # checkpoint still holds pending: the resumed run writes that line again, later
+            # and whole, as an uninterrupted run does.
+            partial = meta.get("stopped_by") and (meta.get("stats") or {}).get("counts")
+            JsonlWriter.truncate_after(self.run_dir / STATS_FILE,
+                                       self.step - 1 if partial else self.step)
         self.log(f"resumed from {path.name} at step {self.step}")
         self._stats_state = meta.get("stats")
         self.guard.load_state_dict(meta.get("guard"))

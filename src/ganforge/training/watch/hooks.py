@@ -94,6 +94,14 @@ class Watchers(RunHooks):
         if self.watch is not None:
             self.watch.finish(step)
 
+    def interrupt(self, step: int) -> None:
+        # Trackers close (their files complete); the report shows the run as far as it went.
+        # No final grid, GIF or scores: the run is not finished, and the user is waiting.
+        for tracker in self.trackers:
+            tracker.close()
+        if self.watch is not None:
+            self.watch.finish(step)
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(),
                 "monitor": None if self.monitor is None else self.monitor.state_dict(),

@@ -2,7 +2,7 @@
 
 Files written into the run folder:
     samples/step_000000500.png  one grid per snapshot (conditional models: one row per class)
-    samples.gif                 the grids over training
+    samples.gif                 the grids over training, led by the last one (what stills show)
     final_grid.png              the last grid
     losses.png                  loss and D-probability curves from stats.jsonl
 Every tracker of the run (TensorBoard, MLflow, W&B: any attached stats writer with a
@@ -91,8 +91,10 @@ class ProgressImages:
         """GIF of the snapshots of ``steps``, the final grid and the loss plot."""
         frames = [self.path(s) for s in steps if self.path(s).is_file()]
         if frames:
+            # Led by the last grid, so a still of the GIF shows where training got to.
             save_animation(frames, self.run_dir / ANIMATION_FILE,
-                           max_frames=self.s.cfg.log.max_grid_frames, max_width=GIF_WIDTH)
+                           max_frames=self.s.cfg.log.max_grid_frames, max_width=GIF_WIDTH,
+                           lead_with_last=True)
             fileio.write_bytes(self.run_dir / FINAL_GRID_FILE, frames[-1].read_bytes())
         stats_path = self.run_dir / STATS_FILE
         if stats_path.is_file():

@@ -38,7 +38,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -128,6 +128,14 @@ class World:
         if not self.distributed:
             return flag
         return bool(self.sum(torch.tensor([float(flag)])).item() > 0)
+
+    def agree(self, flags: Sequence[bool]) -> list[bool]:
+        """Each of ``flags``, true on every rank when it is true on any rank — one collective
+        for all of them (the loop asks this once per step: budget, stop signal, checkpoint)."""
+        if not self.distributed:
+            return [bool(f) for f in flags]
+        summed = self.sum(torch.tensor([float(f) for f in flags])).tolist()
+        return [value > 0 for value in summed]
 
     def barrier(self) -> None:
         if self.distributed:
