@@ -7,11 +7,13 @@ STAMP := $(VENV)/.ganforge-installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The example plugin (its own package, found by entry point): tests/test_plugins.py uses it.
+	$(BIN)/python -m pip install --quiet -e examples/plugin
 	touch $(STAMP)
 
 install: $(STAMP)

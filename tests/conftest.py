@@ -41,3 +41,14 @@ def fast_overrides(steps: int = 2, batch: int = 8) -> list[str]:
         # covers it.
         "eval.final=[]",
     ]
+
+
+def family_config(arch: str, **values):
+    """A model section for ``arch`` from values meant for any family: each family takes the
+    settings it declares (tiny widths for dcgan, hidden sizes for mlp) and no others."""
+    import dataclasses
+
+    from ganforge.config import ModelConfig, section_type
+
+    keys = {f.name for f in dataclasses.fields(section_type("model", arch))}
+    return ModelConfig(arch=arch, **{k: v for k, v in values.items() if k in keys})

@@ -90,7 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_evaluator_parser(sub)
     _report_parsers(sub)
     add_cache_parser(sub)
-    sub.add_parser("list", help="list presets, models, losses and datasets")
+    p = sub.add_parser("list", help="list presets, models, losses and datasets",
+                       description="List what ganforge can train with (plugins included). "
+                       "Examples: ganforge list; ganforge list --details wgan-gp; ganforge list "
+                       "--reference > settings.md")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--details", metavar="NAME", help="the settings of one component (a "
+                     "loss, aid, model family, dataset or metric) or section (train, log, ...)")
+    how.add_argument("--reference", action="store_true", help="every setting of every "
+                     "component, as markdown")
+    p.add_argument("--builtin", action="store_true", help="with --reference: only what ships "
+                   "with ganforge (docs/reference.md), not installed plugins")
     p = sub.add_parser("summary", help="print G and D layer tables of a preset")
     p.add_argument("preset")
     p.add_argument("--set", "-s", dest="overrides", action="append", default=[])
@@ -155,6 +165,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ganforge.config import list_presets, resolve
+    from ganforge.config.reference import details, reference_markdown
+
+    if args.details:
+        print(details(args.details))
+        return 0
+    if args.reference:
+        print(reference_markdown(builtin_only=args.builtin), end="")
+        return 0
+    if args.builtin:
+        raise GanforgeError("--builtin goes with --reference; drop it or add --reference")
     from ganforge.data import DATASETS
     from ganforge.losses import LOSSES
     from ganforge.losses.aids import AIDS
@@ -178,7 +198,11 @@ def cmd_list(args: argparse.Namespace) -> int:
                        ("export formats", EXPORTERS)):
         print(f"{title}:")
         for name in reg.names():
-            print(f"  {name:28s} {reg.doc(name)}")
+            origin = reg.origin(name) if hasattr(reg, "origin") else None
+            print(f"  {name:28s} {reg.doc(name)}" + (f" [plugin: {origin}]" if origin else ""))
+        for name, why in (reg.broken() if hasattr(reg, "broken") else {}).items():
+            print(f"  {name:28s} NOT LOADED: {why}")
+    print("settings of one of them: ganforge list --details NAME")
     return 0
 
 

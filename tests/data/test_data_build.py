@@ -43,7 +43,9 @@ def offline_cfg(tmp_path, data_cfg, fake_idx, fake_cifar, fake_k49, fake_celeba,
             images = np.arange(6 * 28 * 28, dtype=np.uint8).reshape(6, 28, 28)
             np.savez(root, x=images, y=np.arange(6) % 3, x_test=images[:4],
                      y_test=np.arange(4) % 3, class_names=np.array(["a", "b", "c"]))
-        return data_cfg(name=name, root=str(root), toy_samples=500, **fields)
+        if name == "toy-2d":  # its own setting: a small draw
+            fields.setdefault("toy_samples", 500)
+        return data_cfg(name=name, root=str(root), **fields)
 
     return make
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import family_config
 from ganforge.config import LossConfig, ModelConfig, resolve
 from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
@@ -105,7 +106,7 @@ def test_off_and_bad_group_sizes():
 @pytest.mark.parametrize("conditional", [False, True])
 def test_discriminators_carry_the_layer_and_score_any_batch(arch, shape, hidden, conditional):
     extra = {"d_hidden": hidden} if hidden is not None else {}
-    cfg = ModelConfig(arch=arch, g_width=4, d_width=4, z_dim=8, conditional=conditional,
+    cfg = family_config(arch, g_width=4, d_width=4, z_dim=8, conditional=conditional,
                       d_mbstd=4, **extra)
     _, D, args = build_from_config(cfg, shape, 10 if conditional else 0)
     assert args["discriminator"]["mbstd"] == 4
@@ -116,7 +117,7 @@ def test_discriminators_carry_the_layer_and_score_any_batch(arch, shape, hidden,
         y = torch.arange(n) % 10 if conditional else None
         assert D(x, y).adv.shape == (n,)
     # Without the option nothing changes: no layer, and the D may be fused again.
-    _, plain, args = build_from_config(ModelConfig(arch=arch, g_width=4, d_width=4, z_dim=8,
+    _, plain, args = build_from_config(family_config(arch, g_width=4, d_width=4, z_dim=8,
                                                    conditional=conditional, **extra),
                                        shape, 10 if conditional else 0)
     assert not any(isinstance(m, MinibatchStd) for m in plain.modules())

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from tests.conftest import family_config
 from ganforge.config import ModelConfig
 from ganforge.errors import ConfigError
 from ganforge.models import MODELS, build_models, model_args
@@ -22,7 +23,7 @@ def cfg(arch: str, **overrides) -> ModelConfig:
     values = dict(arch=arch, conditional=True, z_dim=8, g_hidden=[16, 32], d_hidden=[32, 16],
                   g_width=4, d_width=4, embed_dim=7)
     values.update(overrides)
-    return ModelConfig(**values)
+    return family_config(**values)
 
 
 def build(arch: str, shape: tuple[int, ...], **overrides):

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.conftest import family_config
 from ganforge.config import ModelConfig
 from ganforge.errors import ConfigError
 from ganforge.models import MODELS, Discriminator, DOutput, Generator, build_from_config, build_models, model_args
@@ -37,7 +38,7 @@ def tiny_cfg(arch: str, conditional: bool, **overrides) -> ModelConfig:
         g_width=4, d_width=4, g_dropout=0.1, d_dropout=0.1,
     )
     values.update(overrides)
-    return ModelConfig(**values)
+    return family_config(**values)
 
 
 def _cases() -> tuple[list[tuple[str, tuple[int, ...], bool]], dict[str, set]]:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.conftest import family_config
 from ganforge.config import ModelConfig
 from ganforge.errors import ConfigError
 from ganforge.models import build_from_config, layers, model_args, summarize
@@ -252,8 +253,8 @@ def test_dropout_twice_differentiable():
     ("dcgan-seed002", False, (1, 28, 28)), ("dcgan", False, (1, 28, 28)),
 ])
 def test_families_use_fast_dropout(arch, conditional, shape):
-    cfg = ModelConfig(arch=arch, conditional=conditional, d_dropout=0.4, g_dropout=0.2,
-                      g_width=4, d_width=4)
+    cfg = family_config(arch, conditional=conditional, d_dropout=0.4, g_dropout=0.2,
+                        g_width=4, d_width=4)
     G, D, _ = build_from_config(cfg, shape, 10 if conditional else 0)
     drops = [m for net in (G, D) for m in net.modules() if isinstance(m, nn.Dropout)]
     assert drops and all(type(m) is FastDropout for m in drops)

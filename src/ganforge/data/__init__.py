@@ -82,7 +82,7 @@ def shape_without_loading(cfg) -> tuple[tuple[int, ...], int, bool]:
             return tuple(data.shape), int(data.y.shape[1]), True
         return tuple(data.shape), data.n_classes, False
     shape, n_classes = KNOWN_SHAPES.get(name, ((3, 64, 64), 0))
-    multi_label = name == "celeba" and cfg.labels == "attributes"
+    multi_label = getattr(cfg, "labels", None) == "attributes"  # celeba's own setting
     if multi_label:
         n_classes = 40
     if len(shape) == 3:

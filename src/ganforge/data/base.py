@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from ganforge.errors import DataError
-from ganforge.registry import Registry
+from ganforge.registry import DATASETS
 
 # Environment variable that moves the default data folder (e.g. to a big scratch disk).
 DATA_ENV = "GANFORGE_DATA"
@@ -110,9 +110,9 @@ class TensorData:
 
 
 # A dataset builder: (data_cfg) -> TensorData. Raises DataError with a one-line fix. Each one
-# registers with ``info=DataRoot(...)`` when it reads its root differently from the default.
+# registers with ``info=DataRoot(...)`` when it reads its root differently from the default,
+# and with ``settings=`` a dataclass of the options only it takes (``data.toy`` ...).
 DatasetBuilder = Callable[[Any], TensorData]
-DATASETS: Registry[DatasetBuilder] = Registry("dataset")
 
 
 # --------------------------------------------------------------------------------------------

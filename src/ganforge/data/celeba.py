@@ -17,6 +17,7 @@ the names, sizes and modification times of the images
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import torch
 from ganforge.data.base import DATASETS, TensorData, data_root, missing_error, one_line
 from ganforge.data.imagefiles import load_or_decode, parallel_map
 from ganforge.errors import DataError
+from ganforge.settings import one_of, setting
 
 CROP = 140          # side of the central square kept from each 178 x 218 aligned face
 DEFAULT_SIZE = 64
@@ -112,7 +114,15 @@ def decode_faces(folder: Path, names: list[str], size: int) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
-@DATASETS.register("celeba")
+@dataclass
+class CelebASettings:
+    """``celeba``'s own setting: what its labels are."""
+
+    labels: str = setting("class", "'class' (none) or 'attributes' (the 40 binary attributes)",
+                          check=one_of("class", "attributes"))
+
+
+@DATASETS.register("celeba", settings=CelebASettings)
 def build_celeba(cfg) -> TensorData:
     """CelebA aligned faces, 140px center crop resized to 64x64 RGB; optional 40 binary attributes.
 

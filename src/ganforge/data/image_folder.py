@@ -14,6 +14,7 @@ decode settings (:func:`ganforge.data.imagefiles.load_or_decode`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +24,7 @@ import torch
 from ganforge.data.base import DATASETS, DataRoot, TensorData, one_line
 from ganforge.data.imagefiles import list_files, load_or_decode, parallel_map
 from ganforge.errors import DataError
+from ganforge.settings import one_of, setting
 
 DEFAULT_SIZE = 64
 SKIPPED_LISTED = 10  # how many skipped file names TensorData.extra["skipped_files"] keeps
@@ -113,7 +115,15 @@ def _decode_for_cache(files: list[Path], folder: Path, size: int, channels: Opti
     return x, {"keep": keep.tolist(), "skipped_files": skipped}
 
 
-@DATASETS.register("image-folder", info=DataRoot(
+@dataclass
+class FolderSettings:
+    """``image-folder``'s own setting: what to do with files that are not readable images."""
+
+    bad_files: str = setting("skip", "'skip' unreadable files (counted) or 'error'",
+                             check=one_of("skip", "error"))
+
+
+@DATASETS.register("image-folder", settings=FolderSettings, info=DataRoot(
     "the folder of your images (class subfolders give labels)", downloads=False))
 def build_image_folder(cfg) -> TensorData:
     """Your own images in data.root (class subfolders give labels), resized and center-cropped, 64px.

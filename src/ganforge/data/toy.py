@@ -23,12 +23,14 @@ Samples are drawn from a fixed seed, so every build gives the same points.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ganforge.data.base import DATASETS, NO_ROOT, TensorData
 from ganforge.errors import ConfigError
+from ganforge.settings import one_of, positive, setting
 
 # Fixed: the toy set is part of the experiment's definition, not of the run's seed. The test
 # split is an independent draw (SEED + 1) from the same distribution.
@@ -105,7 +107,18 @@ def ring_target(conditions: torch.Tensor) -> torch.Tensor:
 CONDITION_TARGETS = {"ring-angle": ring_target}
 
 
-@DATASETS.register("toy-2d", info=NO_ROOT)
+@dataclass
+class ToySettings:
+    """``toy-2d``'s own settings: which mixture, and how many points are drawn."""
+
+    toy: str = setting("8gaussians", "8gaussians | 25gaussians | swissroll | ring-angle "
+                       "(conditioned on the angle, (cos, sin))",
+                       check=one_of("8gaussians", "25gaussians", "swissroll", "ring-angle"))
+    toy_samples: int = setting(100_000, "size of the drawn data set", check=positive(),
+                               message="{key} must be positive")
+
+
+@DATASETS.register("toy-2d", info=NO_ROOT, settings=ToySettings)
 def build_toy_2d(cfg) -> TensorData:
     """2-D toy sets (data.toy: 8gaussians, 25gaussians, swissroll; ring-angle, conditioned).
 

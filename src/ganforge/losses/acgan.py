@@ -22,6 +22,7 @@ Options seed 000 tried: noisy soft labels for D (``loss.real_label_range``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -31,6 +32,7 @@ from ganforge.errors import ConfigError
 from ganforge.losses.base import LOSSES, LossOutput
 from ganforge.losses.standard import NonSaturatingLoss
 from ganforge.models.base import Discriminator, DOutput
+from ganforge.settings import at_least, setting
 
 
 def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -57,6 +59,17 @@ class ACGANLoss(NonSaturatingLoss):
     """Adversarial BCE + auxiliary class loss for D (real and fake) and for G."""
 
     uses_class_head = True
+
+    @dataclass
+    class Settings(NonSaturatingLoss.Settings):
+        class_weight: float = setting(1.0, "weight of the class loss in D's and G's objectives",
+                                      check=at_least(0),
+                                      message="{key} must be >= 0, e.g. 1")
+        class_on_fake: bool = setting(True, "D's class head also learns from fakes (the "
+                                      "paper)")
+        pretrain_steps: int = setting(0, "D steps on real class labels before the GAN game",
+                                      check=at_least(0),
+                                      message="{key} must be >= 0 (0 = no pre-training)")
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

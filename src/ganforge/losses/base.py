@@ -23,12 +23,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import ConfigError, GanforgeError
 from ganforge.losses import aids as aid_registry
 from ganforge.losses.aids import DBatch
 from ganforge.losses.scoring import graph_reaches_inputs, score
 from ganforge.models.base import Discriminator, DOutput
-from ganforge.registry import Registry
+from ganforge.registry import LOSSES, MODELS
 
 Terms = Optional[tuple[Optional[torch.Tensor], dict[str, "torch.Tensor | float"]]]
 
@@ -71,6 +71,7 @@ class GANLoss:
         cfg: the run's :class:`~ganforge.config.LossConfig`.
     """
 
+    Settings: Optional[type] = None  # a variant's own settings (loss.*), see ganforge.settings
     default_n_critic: int = 1
     uses_class_head: bool = False
     decision_threshold: float = 0.0
@@ -89,6 +90,17 @@ class GANLoss:
     @classmethod
     def check(cls, model_spec: Any, model_cfg: Any) -> None:
         """Raise ConfigError when this loss cannot train the given model family."""
+
+    @classmethod
+    def check_config(cls, cfg: Any, data: Any = None) -> None:
+        """The loss's word on a whole config (the registry's ``check``): the model family it
+        must train (:meth:`check`), and a class head only a loss that trains one may have."""
+        m = cfg.model
+        cls.check(MODELS.get(m.arch), m)
+        if m.conditional and m.d_label == "classifier" and not cls.uses_class_head:
+            raise ConfigError(f"model.d_label=classifier adds a class head that loss "
+                              f"'{cfg.loss.name}' never trains; use loss.name=acgan or "
+                              "model.d_label=input|projection")
 
     @staticmethod
     def check_data(loss_cfg: Any, sample_shape: Sequence[int]) -> None:
@@ -237,4 +249,4 @@ def _needing_grad(x: torch.Tensor) -> torch.Tensor:
     return x if x.requires_grad else x.detach().requires_grad_(True)
 
 
-LOSSES: Registry[type[GANLoss]] = Registry("loss")
+__all__ = ["LOSSES", "GANLoss", "LossOutput"]

@@ -10,6 +10,7 @@ instance noise, when those are on).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from ganforge.losses.aids import DBatch
 from ganforge.losses.base import LOSSES, Terms
 from ganforge.losses.penalties import gradient_penalty, interpolate, refuse_batch_norm
 from ganforge.losses.standard import NonSaturatingLoss
+from ganforge.settings import at_least, positive, setting
 
 
 def perturb(real: torch.Tensor, scale: float) -> torch.Tensor:
@@ -36,6 +38,14 @@ def perturb(real: torch.Tensor, scale: float) -> torch.Tensor:
 @LOSSES.register("dragan")
 class DraganLoss(NonSaturatingLoss):
     """Non-saturating BCE plus a gradient penalty in a noisy neighbourhood of the real data."""
+
+    @dataclass
+    class Settings(NonSaturatingLoss.Settings):
+        gp_weight: float = setting(10.0, "weight lambda of the gradient penalty",
+                                   check=at_least(0), message="{key} must be >= 0, e.g. 10")
+        dragan_noise: float = setting(0.5, "perturbation scale c (times the batch's std)",
+                                      check=positive(),
+                                      message="{key} must be positive, e.g. 0.5")
 
     @classmethod
     def check(cls, model_spec: Any, model_cfg: Any) -> None:

@@ -24,7 +24,8 @@ def refuse_batch_norm(loss_name: str, model_cfg: Any) -> None:
     Raises:
         ConfigError: ``model.d_norm=batch`` (the popular BatchNorm'd WGAN-GP critic bug).
     """
-    if model_cfg.d_norm == "batch":
+    # Families without a D norm setting (cgan-paper, dcgan-seed002) fix their own layers.
+    if getattr(model_cfg, "d_norm", "none") == "batch":
         raise ConfigError(
             f"loss {loss_name} penalises per-sample gradients, which D's BatchNorm mixes across "
             "the batch; set model.d_norm=layer (the WGAN-GP critic) or none"

@@ -11,6 +11,7 @@ avoids the popular bug of an MSE or BCE loss applied to an output without a sigm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -18,6 +19,13 @@ import torch.nn.functional as F
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
 from ganforge.models.base import DOutput
+from ganforge.settings import Rule, setting
+
+
+def label_range() -> Rule:
+    return Rule(lambda v: v is None or (len(v) == 2 and v[0] <= v[1]),
+                "[low, high] with low <= high", "{key} must be [low, high] with low <= high, "
+                "e.g. [0.7, 1.2]")
 
 
 def _targets(like: torch.Tensor, value: float, value_range: Optional[list[float]]) -> torch.Tensor:
@@ -31,6 +39,15 @@ def _targets(like: torch.Tensor, value: float, value_range: Optional[list[float]
 @LOSSES.register("bce")
 class NonSaturatingLoss(GANLoss):
     """Non-saturating GAN loss: BCE for D, −log D(G(z)) for G; optional one-sided/noisy labels."""
+
+    @dataclass
+    class Settings:
+        real_label: float = setting(1.0, "BCE target for real images; 0.9 = one-sided "
+                                    "smoothing")
+        real_label_range: Optional[list[float]] = setting(
+            None, "noisy soft labels for reals, e.g. [0.7, 1.2] (seed 000)", check=label_range())
+        fake_label_range: Optional[list[float]] = setting(
+            None, "noisy soft labels for fakes, e.g. [0.0, 0.3] (seed 000)", check=label_range())
 
     def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
                   y_fake: Optional[torch.Tensor]) -> LossOutput:

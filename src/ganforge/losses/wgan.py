@@ -9,12 +9,14 @@ maximises ``E[D(G(z))]``. Clipping every critic weight to [−c, c] after each c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
 from ganforge.losses.base import LOSSES, GANLoss, LossOutput
 from ganforge.models.base import Discriminator, DOutput
+from ganforge.settings import positive, setting
 
 
 @LOSSES.register("wgan")
@@ -22,6 +24,12 @@ class WassersteinLoss(GANLoss):
     """WGAN with weight clipping (5 critic steps per G step by default)."""
 
     default_n_critic = 5
+
+    @dataclass
+    class Settings:
+        clip: float = setting(0.01, "critic weights are clipped to [-clip, clip] after each "
+                              "critic step", check=positive(),
+                              message="{key} must be positive, e.g. 0.01")
 
     def d_formula(self, out_real: DOutput, out_fake: DOutput, y_real: Optional[torch.Tensor],
                   y_fake: Optional[torch.Tensor]) -> LossOutput:

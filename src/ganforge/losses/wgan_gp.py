@@ -10,6 +10,7 @@ them (after ``loss.augment`` and instance noise, when those are on).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ganforge.losses.aids import DBatch
@@ -17,11 +18,17 @@ from ganforge.losses.base import LOSSES, Terms
 from ganforge.losses.penalties import gradient_penalty, interpolate, refuse_batch_norm
 from ganforge.losses.wgan import WassersteinLoss
 from ganforge.models.base import Discriminator
+from ganforge.settings import at_least, setting
 
 
 @LOSSES.register("wgan-gp")
 class WassersteinGPLoss(WassersteinLoss):
     """WGAN-GP: the Wasserstein loss plus a gradient penalty on real–fake interpolates."""
+
+    @dataclass
+    class Settings:  # not WGAN's: the penalty replaces its weight clipping
+        gp_weight: float = setting(10.0, "weight lambda of the gradient penalty",
+                                   check=at_least(0), message="{key} must be >= 0, e.g. 10")
 
     @classmethod
     def check(cls, model_spec: Any, model_cfg: Any) -> None:

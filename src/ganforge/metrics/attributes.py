@@ -39,6 +39,7 @@ from ganforge.errors import ConfigError
 from ganforge.metrics.base import METRICS, MetricResult
 from ganforge.metrics.context import EvalContext
 from ganforge.metrics.evaluator_tasks import attribute_rates, nanmean, random_split
+from ganforge.metrics.features import SplitSettings
 from ganforge.metrics.formulas import TooFewSamples
 from ganforge.metrics.reference import extract
 
@@ -133,7 +134,10 @@ def heldout_attributes(extractor: Any, reference: Any, n: Optional[int] = None, 
     part_held = same_data and heldout.startswith(f"{reference.split},")
     # The evaluator's own subset (its limit) when it is the same data, so the split matches.
     limit = used.get("limit") if test_held or part_held else reference.limit
-    data = build_dataset(replace(reference, labels="attributes", limit=limit))
+    # A dataset that takes data.labels (celeba) is asked for its attribute rows; others (an
+    # arrays file of condition rows) give them as they are.
+    rows = {"labels": "attributes"} if hasattr(reference, "labels") else {}
+    data = build_dataset(replace(reference, limit=limit, **rows))
     if data.y is None or data.y.dim() != 2:
         raise ConfigError(f"reference '{reference.name}' has no attribute rows; attr-acc "
                           "compares with real images of an attribute dataset (e.g. celeba)")
@@ -255,7 +259,7 @@ def attr_acc_metric(ctx: EvalContext) -> MetricResult:
     return MetricResult(ctx.name("attracc"), value, details, protocol)
 
 
-@METRICS.register("attr-is")
+@METRICS.register("attr-is", settings=SplitSettings)
 def attr_is_metric(ctx: EvalContext, splits: int = 10) -> MetricResult:
     """Inception-Score analogue of an attribute evaluator (not comparable with Inception's IS).
 

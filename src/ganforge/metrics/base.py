@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from ganforge.registry import Registry
+from ganforge.registry import METRICS, Registry
 
 # Metrics computed on the samples themselves, never on an extractor's features: in-loop
 # evaluation loads no evaluator for them.
@@ -144,4 +144,8 @@ def protocol_line(protocol: dict[str, Any]) -> Optional[str]:
 
 
 EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
-METRICS: Registry[Callable[..., MetricResult]] = Registry("metric")
+
+# METRICS (ganforge.registry): a metric is a function ``(ctx, **settings) -> MetricResult``,
+# registered with ``settings=`` a dataclass of its keyword settings when it takes any; the
+# config's ``eval.settings.<name>`` sets them for in-loop and final scores.
+__all__ = ["EXTRACTORS", "METRICS", "FeatureExtractor", "MetricResult"]

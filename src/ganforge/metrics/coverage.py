@@ -14,6 +14,7 @@ the registered metrics wrap them with the classifier, the toy set's centres and 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from ganforge.metrics.base import METRICS, MetricResult
 from ganforge.metrics.context import EvalContext
 from ganforge.metrics.formulas import TooFewSamples
 from ganforge.metrics.reference import extract
+from ganforge.settings import positive, setting
 
 STACKED_MODES = 1000
 STACKED_EVALUATOR = "mnist-lenet"  # classifies each channel when the context's is not MNIST's
@@ -124,7 +126,18 @@ def stacked_digits(ctx: EvalContext) -> tuple[torch.Tensor, Any]:
     return digits[0] * 100 + digits[1] * 10 + digits[2], clf
 
 
-@METRICS.register("stacked-mnist")
+@dataclass
+class ModeCountSettings:
+    min_count: int = setting(1, "samples a mode needs to count as covered", check=positive())
+
+
+@dataclass
+class ToyModeSettings:
+    n_sigma: float = setting(3.0, "a sample within this many stds of a mode's centre is in "
+                             "it (high quality)", check=positive())
+
+
+@METRICS.register("stacked-mnist", settings=ModeCountSettings)
 def stacked_mnist_metric(ctx: EvalContext, min_count: int = 1) -> MetricResult:
     """Stacked MNIST: modes covered out of 1,000 (the value) and KL to uniform."""
     labels, clf = stacked_digits(ctx)
@@ -139,7 +152,7 @@ def stacked_mnist_metric(ctx: EvalContext, min_count: int = 1) -> MetricResult:
                         protocol)
 
 
-@METRICS.register("toy-2d")
+@METRICS.register("toy-2d", settings=ToyModeSettings)
 def toy_2d_metric(ctx: EvalContext, n_sigma: float = 3.0) -> MetricResult:
     """2-D mixtures: modes with a sample within 3 std (the value) and high-quality share."""
     ref = ctx.reference

@@ -11,6 +11,7 @@ the results are printed and merged into ``RUN/metrics.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import zipfile
@@ -23,7 +24,7 @@ import torch
 
 import ganforge.metrics  # noqa: F401  (registers every metric before one is looked up)
 from ganforge import fileio
-from ganforge.config import DataConfig
+from ganforge.config import DataConfig, metric_settings
 from ganforge.data import build_dataset
 from ganforge.data.base import one_line
 from ganforge.data.vectors import destandardize
@@ -136,7 +137,8 @@ def evaluate(source: str | Path, metrics: list[str],
              n_fake: Optional[int] = 10_000, n_real: Optional[int] = None, seed: int = 0,
              device: str = "cpu", cache_dir: Optional[Path] = None,
              log: Callable[[str], None] = print,
-             checkpoint: Optional[str | Path] = None) -> list[MetricResult]:
+             checkpoint: Optional[str | Path] = None,
+             settings: Optional[dict[str, dict[str, Any]]] = None) -> list[MetricResult]:
     """Score a run folder, an npz of samples or a folder of sample images.
 
     Args:
@@ -152,12 +154,16 @@ def evaluate(source: str | Path, metrics: list[str],
         n_real: real samples for the statistics (None: as many as fakes).
         checkpoint: which checkpoint of a run folder draws the samples: None (the newest),
             "best", a name in ``RUN/checkpoints`` such as "min_5", or a checkpoint JSON path.
+        settings: each metric's own settings by name (``eval.settings``), checked against
+            what the metric declares; a metric not named keeps its defaults.
 
     Returns:
         One MetricResult per metric, in the order asked; a run's results name the generator
         that drew the samples (``model``: step, EMA or not, checkpoint).
     """
     fns = [METRICS.get(name) for name in metrics]
+    kwargs = {name: dataclasses.asdict(obj) for name, values in (settings or {}).items()
+              if (obj := metric_settings(name, values)) is not None}
     path = Path(source)
     model: Optional[dict[str, Any]] = None
     files = reference if isinstance(reference, (str, Path)) else None
@@ -185,7 +191,8 @@ def evaluate(source: str | Path, metrics: list[str],
     if files is not None:
         reference = open_reference(files, tuple(samples.shape[1:]))
     ctx = EvalContext(samples, labels, reference, extractor, n_real, seed, device, cache_dir, log)
-    return [replace(fn(ctx), model=model) for fn in fns]
+    return [replace(fn(ctx, **kwargs.get(name, {})), model=model)
+            for name, fn in zip(metrics, fns)]
 
 
 # --------------------------------------------------------------------------------------------

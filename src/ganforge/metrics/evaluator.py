@@ -77,7 +77,8 @@ def _load_data(data_cfg, log: Callable[[str], None]
     def build(cfg):
         """The dataset, with its attribute rows when it has no classes but offers them."""
         data = build_dataset(cfg)
-        if data.y is None and cfg.labels == "class":
+        # Only a dataset that takes data.labels (celeba) offers attribute rows.
+        if data.y is None and getattr(cfg, "labels", None) == "class":
             with_rows = build_dataset(replace(cfg, labels="attributes"))
             if with_rows.y is not None:
                 log(f"{cfg.name} has no classes: learning its {with_rows.y.shape[1]} "
@@ -303,7 +304,7 @@ def train_evaluator(data_cfg, epochs: int = EPOCHS, batch_size: int = 128, lr: f
                    "suite": task.suite, "suite_seed": SUITE_SEED},
         "data": {**used["primary"], "image_size": data_cfg.image_size,
                  "channels": data_cfg.channels, "limit": data_cfg.limit,
-                 "labels": data_cfg.labels, "val_fraction": val_fraction,
+                 "labels": getattr(data_cfg, "labels", None), "val_fraction": val_fraction,
                  "split_seed": seed},
         **{k: v for k, v in primary.items() if k not in ("seed",)},
         "twin": {**reports["twin"], "data": used["twin"]},

@@ -9,6 +9,7 @@ density/coverage need more samples than k and fail with a one-line error otherwi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,31 @@ from ganforge.errors import ConfigError
 from ganforge.metrics import formulas as F
 from ganforge.metrics.base import METRICS, MetricResult
 from ganforge.metrics.context import EvalContext, need_labels, rank_note
+from ganforge.settings import positive, setting
+
+
+@dataclass
+class KIDSettings:
+    subsets: int = setting(100, "random subsets the MMD is averaged over (its std is reported)",
+                           check=positive())
+    subset_size: int = setting(1000, "samples per subset (shrunk to what the samples allow)",
+                               check=positive())
+
+
+@dataclass
+class SplitSettings:
+    splits: int = setting(10, "splits the score is averaged over (mean and std)",
+                          check=positive())
+
+
+@dataclass
+class NeighbourSettings:
+    k: int = setting(3, "the k of the k-nearest-neighbour balls", check=positive())
+
+
+@dataclass
+class CoverageSettings:
+    k: int = setting(5, "the k of the real k-nearest-neighbour balls", check=positive())
 
 
 @METRICS.register("fid")
@@ -30,7 +56,7 @@ def fid_metric(ctx: EvalContext) -> MetricResult:
     return MetricResult(ctx.name("fid"), value, details, ctx.protocol("fid"))
 
 
-@METRICS.register("kid")
+@METRICS.register("kid", settings=KIDSettings)
 def kid_metric(ctx: EvalContext, subsets: int = 100, subset_size: int = 1000) -> MetricResult:
     """Kernel Inception Distance (unbiased MMD², cubic kernel) over subsets; std in details."""
     f_fake, _ = ctx.fake()
@@ -44,7 +70,7 @@ def kid_metric(ctx: EvalContext, subsets: int = 100, subset_size: int = 1000) ->
                         ctx.protocol("kid", subsets=subsets, subset_size=size, degree=3, coef=1))
 
 
-@METRICS.register("is")
+@METRICS.register("is", settings=SplitSettings)
 def is_metric(ctx: EvalContext, splits: int = 10) -> MetricResult:
     """Inception Score of the extractor's class predictions (any classifier extractor)."""
     _, logits = ctx.fake()
@@ -60,7 +86,7 @@ def is_metric(ctx: EvalContext, splits: int = 10) -> MetricResult:
                                                                      splits=used))
 
 
-@METRICS.register("pr")
+@METRICS.register("pr", settings=NeighbourSettings)
 def pr_metric(ctx: EvalContext, k: int = 3) -> MetricResult:
     """Improved precision (the value) and recall (Kynkäänniemi et al. 2019), k-NN manifolds."""
     f_fake, _ = ctx.fake()
@@ -69,7 +95,7 @@ def pr_metric(ctx: EvalContext, k: int = 3) -> MetricResult:
                                                      "k": k}, ctx.protocol("pr", k=k))
 
 
-@METRICS.register("dc")
+@METRICS.register("dc", settings=CoverageSettings)
 def dc_metric(ctx: EvalContext, k: int = 5) -> MetricResult:
     """Density (the value) and coverage (Naeem et al. 2020) on the real k-NN balls."""
     f_fake, _ = ctx.fake()

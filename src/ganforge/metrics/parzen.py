@@ -39,6 +39,7 @@ queries, reused for every sigma of the grid. 10,000 samples x 10,000 test images
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
@@ -49,6 +50,7 @@ from ganforge.metrics.base import METRICS, MetricResult
 from ganforge.metrics.context import EvalContext
 from ganforge.metrics.formulas import TooFewSamples
 from ganforge.metrics.reference_files import load_reference
+from ganforge.settings import optional, positive, setting
 
 N_VAL = 1000           # validation images that choose sigma (the original script's default)
 N_TEST = 10_000        # test images scored (the paper's test split)
@@ -224,7 +226,15 @@ def reference_split(ctx: EvalContext, n_val: int, n_test: int) -> dict[str, Any]
     return ctx._memo[key]
 
 
-@METRICS.register("parzen")
+@dataclass
+class ParzenSettings:
+    n_val: int = setting(N_VAL, "held-out real images that choose the window width sigma",
+                         check=positive())
+    n_test: Optional[int] = setting(None, "held-out real images scored; none: all the rest",
+                                    check=optional(positive()))
+
+
+@METRICS.register("parzen", settings=ParzenSettings)
 def parzen_metric(ctx: EvalContext, n_val: int = N_VAL, n_test: Optional[int] = None,
                   grid: Optional[tuple[float, float, int]] = None) -> MetricResult:
     """Gaussian Parzen-window log-likelihood of held-out real images under the samples' KDE.

@@ -18,6 +18,8 @@ helpers every metric shares (library versions, count tags) and the real-vs-real 
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -39,10 +41,11 @@ from ganforge.runtime import HOME_ENV, ganforge_home  # noqa: F401  (HOME_ENV: r
 CACHE_VERSION = 1           # bump when the stored layout changes, to invalidate old entries
 EXTRACT_BATCH = 500         # images per extractor call: bounds memory, keeps BLAS busy
 
-# DataConfig fields that change which images a dataset yields (root does not: the same split
-# read from another folder is the same data).
-DATA_KEY_FIELDS = ("name", "split", "channels", "image_size", "limit", "toy", "toy_samples",
-                   "labels")
+# Data settings that never change which images a dataset yields: the same split read from
+# another folder, or downloaded or not, is the same data. Every other setting of the data
+# section (the common ones and the dataset's own, e.g. data.toy) is part of a cache key.
+NOT_IN_KEY = ("root", "download")
+DATA_KEY_FIELDS = ("name", "split", "channels", "image_size", "limit")  # files given as data
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +137,11 @@ class ReferenceStats:
 def stats_key(extractor: FeatureExtractor, data_cfg: Any, n: Optional[int], seed: int
               ) -> dict[str, Any]:
     """The JSON-able key of a cache entry (what must match for an entry to be reused)."""
-    data = {k: getattr(data_cfg, k, None) for k in DATA_KEY_FIELDS}
+    if dataclasses.is_dataclass(data_cfg) and not isinstance(data_cfg, ReferenceFiles):
+        data = {f.name: getattr(data_cfg, f.name) for f in dataclasses.fields(data_cfg)
+                if f.name not in NOT_IN_KEY}
+    else:
+        data = {k: getattr(data_cfg, k, None) for k in DATA_KEY_FIELDS}
     if isinstance(data_cfg, ReferenceFiles):  # files given as the real set: their content
         data["content"] = data_cfg.content
     return {"version": CACHE_VERSION, "extractor": extractor.name,

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 from ganforge.errors import ConfigError
 from ganforge.models import cgan_paper, dcgan, mlp, seed_nets  # noqa: F401  (registration)
-from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, build_models
+from ganforge.models.base import (MODELS, Discriminator, DOutput, Generator, ModelSpec,
+                                  NetSettings, build_models)
 from ganforge.models.summary import summarize
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Generator",
     "MODELS",
     "ModelSpec",
+    "NetSettings",
     "build_from_config",
     "build_models",
     "model_args",

@@ -129,8 +129,9 @@ class PaperDiscriminator(Discriminator):
         return DOutput(adv=self.out(features).squeeze(1), features=features)
 
 
-def cgan_paper_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
-    """Constructor kwargs of family ``cgan-paper``: the paper's sizes, conditional only."""
+def cgan_paper_args(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
+    """What family ``cgan-paper`` computes: the paper's sizes, conditional only (``z_dim`` and
+    ``init`` come from the model section as declared)."""
     if not model_cfg.conditional:
         raise ConfigError(
             "model cgan-paper is the conditional GAN of Mirza & Osindero; "
@@ -144,14 +145,12 @@ def cgan_paper_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: in
     shape = [int(s) for s in data_shape]
     return {
         "generator": {
-            "z_dim": model_cfg.z_dim,
             "out_shape": shape,
             "n_classes": n_classes,
             "z_hidden": 200,
             "y_hidden": 1000,
             "joint_hidden": 1200,
             "dropout": PAPER_DROPOUT,
-            "init": model_cfg.init,
         },
         "discriminator": {
             "in_shape": shape,
@@ -163,7 +162,6 @@ def cgan_paper_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: in
             "joint_units": 240,
             "joint_pieces": 4,
             "dropout": PAPER_DROPOUT,
-            "init": model_cfg.init,
         },
     }
 
@@ -176,7 +174,7 @@ MODELS.register("cgan-paper", doc=_DOC)(
     ModelSpec(
         generator=PaperGenerator,
         discriminator=PaperDiscriminator,
-        kwargs=cgan_paper_kwargs,
+        args=cgan_paper_args,
         image=True,
         conv=False,
         doc=_DOC,

@@ -16,17 +16,20 @@ linear embedding. Vector data (D,) is refused: use ``mlp``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
+from ganforge.models.base import (MODELS, WIDTHS, Discriminator, DOutput, Generator, ModelSpec,
+                                  NetSettings, conditioning)
 from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
 from ganforge.models.layers import (LabelEmbedding, as_shape, conv_norm, init_weights, linear_norm,
                                     minibatch_std, spectral_norm_all)
 from ganforge.models.layers import dropout as dropout_layer
+from ganforge.settings import at_least, positive, setting
 
 BASES = (7, 4)  # smallest feature-map side; 7 serves MNIST-like 28×28, 4 the power-of-two sizes
 
@@ -228,41 +231,31 @@ class DCGANDiscriminator(Discriminator):
         return self.head(self.fc(self.stages(x).flatten(1)), y)
 
 
-def dcgan_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
-                 multi_label: bool = False) -> dict[str, dict[str, Any]]:
-    """Constructor kwargs of family ``dcgan``; checks the image size before anything is built."""
+@dataclass
+class DCGANSettings(NetSettings):
+    """``dcgan``'s own settings: feature-map widths and D's optional hidden FC layer."""
+
+    g_width: int = setting(64, "channels of G's last feature map", check=positive(),
+                           message=WIDTHS, to="generator.width")
+    d_width: int = setting(64, "channels of D's first feature map", check=positive(),
+                           message=WIDTHS, to="discriminator.width")
+    d_fc: int = setting(0, "hidden FC width before D's heads (seed 000: 1024); 0 = none",
+                        check=at_least(0), message="{key} must be >= 0 (0 = no hidden FC "
+                        "layer in D)", to="discriminator.fc")
+
+
+def dcgan_args(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
+               multi_label: bool = False) -> dict[str, dict[str, Any]]:
+    """What family ``dcgan`` computes from the data; checks the image size before anything is
+    built (its settings go where they declare)."""
     channels, height, width_px = _image_shape(data_shape, "dcgan")
     grid_for(height, width_px)
     n_classes, embed_dim = conditioning(model_cfg, n_classes, "dcgan")
     check_label_mode(model_cfg.d_label, "dcgan")
     shape = [channels, height, width_px]
-    return {
-        "generator": {
-            "z_dim": model_cfg.z_dim,
-            "out_shape": shape,
-            "width": model_cfg.g_width,
-            "n_classes": n_classes,
-            "embed_dim": embed_dim,
-            "norm": model_cfg.g_norm,
-            "dropout": model_cfg.g_dropout,
-            "init": model_cfg.init,
-            "multi_label": multi_label,
-        },
-        "discriminator": {
-            "in_shape": shape,
-            "width": model_cfg.d_width,
-            "n_classes": n_classes,
-            "embed_dim": embed_dim,
-            "norm": model_cfg.d_norm,
-            "dropout": model_cfg.d_dropout,
-            "init": model_cfg.init,
-            "label_mode": model_cfg.d_label,
-            "spectral_norm": model_cfg.spectral_norm,
-            "multi_label": multi_label,
-            "fc": model_cfg.d_fc,
-            "mbstd": model_cfg.d_mbstd,
-        },
-    }
+    labels = {"n_classes": n_classes, "embed_dim": embed_dim, "multi_label": multi_label}
+    return {"generator": {"out_shape": shape, **labels},
+            "discriminator": {"in_shape": shape, **labels, "label_mode": model_cfg.d_label}}
 
 
 _DOC = (
@@ -273,7 +266,8 @@ MODELS.register("dcgan", doc=_DOC)(
     ModelSpec(
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        kwargs=dcgan_kwargs,
+        args=dcgan_args,
+        settings=DCGANSettings,
         image=True,
         conv=True,
         doc=_DOC,

@@ -15,18 +15,21 @@ there keeps G from ever reaching the outer modes. Runs saved before this choice 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.models.base import MODELS, Discriminator, DOutput, Generator, ModelSpec, conditioning
+from ganforge.models.base import (MODELS, WIDTHS, Discriminator, DOutput, Generator, ModelSpec,
+                                  NetSettings, conditioning)
 from ganforge.models.heads import LABEL_MODES, DHead, check_label_mode
 from ganforge.models.layers import (LabelEmbedding, as_shape, flat_size, init_weights, linear_norm,
                                     minibatch_std, spectral_norm_all)
 # Imported under another name because the constructors take a ``dropout`` probability argument.
 from ganforge.models.layers import dropout as dropout_layer
+from ganforge.settings import each, positive, setting
 
 
 OUTPUTS = ("tanh", "linear")
@@ -180,41 +183,30 @@ class MLPDiscriminator(Discriminator):
         return self.head(self.body(h), y)
 
 
-def mlp_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
-               multi_label: bool = False) -> dict[str, dict[str, Any]]:
-    """Constructor kwargs of family ``mlp`` from a ModelConfig and the data's sample shape.
+@dataclass
+class MLPSettings(NetSettings):
+    """``mlp``'s own settings: the hidden widths of G and D."""
+
+    g_hidden: list[int] = setting([128, 256, 512, 1024], "MLP widths of G",
+                                  check=each(positive()), message=WIDTHS, to="generator.hidden")
+    d_hidden: list[int] = setting([512, 512, 512], "MLP widths of D", check=each(positive()),
+                                  message=WIDTHS, to="discriminator.hidden")
+
+
+def mlp_args(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int,
+             multi_label: bool = False) -> dict[str, dict[str, Any]]:
+    """What family ``mlp`` computes from the data (its settings go where they declare).
 
     ``multi_label`` says y is an (N, K) condition vector (0/1 or continuous), K = n_classes.
     """
     n_classes, embed_dim = conditioning(model_cfg, n_classes, "mlp")
     check_label_mode(model_cfg.d_label, "mlp")
     shape = [int(s) for s in data_shape]
+    labels = {"n_classes": n_classes, "embed_dim": embed_dim, "multi_label": multi_label}
     return {
-        "generator": {
-            "z_dim": model_cfg.z_dim,
-            "out_shape": shape,
-            "hidden": list(model_cfg.g_hidden),
-            "n_classes": n_classes,
-            "embed_dim": embed_dim,
-            "norm": model_cfg.g_norm,
-            "dropout": model_cfg.g_dropout,
-            "init": model_cfg.init,
-            "multi_label": multi_label,
-            "output": "linear" if len(shape) == 1 else "tanh",
-        },
-        "discriminator": {
-            "in_shape": shape,
-            "hidden": list(model_cfg.d_hidden),
-            "n_classes": n_classes,
-            "embed_dim": embed_dim,
-            "norm": model_cfg.d_norm,
-            "dropout": model_cfg.d_dropout,
-            "init": model_cfg.init,
-            "label_mode": model_cfg.d_label,
-            "spectral_norm": model_cfg.spectral_norm,
-            "multi_label": multi_label,
-            "mbstd": model_cfg.d_mbstd,
-        },
+        "generator": {"out_shape": shape, **labels,
+                      "output": "linear" if len(shape) == 1 else "tanh"},
+        "discriminator": {"in_shape": shape, **labels, "label_mode": model_cfg.d_label},
     }
 
 
@@ -226,7 +218,8 @@ MODELS.register("mlp", doc=_DOC)(
     ModelSpec(
         generator=MLPGenerator,
         discriminator=MLPDiscriminator,
-        kwargs=mlp_kwargs,
+        args=mlp_args,
+        settings=MLPSettings,
         image=True,
         conv=False,
         vectors=True,

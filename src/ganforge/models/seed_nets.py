@@ -130,8 +130,9 @@ def _check_shape(shape: Sequence[int]) -> None:
         )
 
 
-def seed002_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
-    """Constructor kwargs of family ``dcgan-seed002``: only z_dim and init come from the config."""
+def seed002_args(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) -> dict[str, dict[str, Any]]:
+    """What family ``dcgan-seed002`` computes: its fixed shapes (only ``z_dim`` and ``init``
+    come from the config, as the model section declares them)."""
     if model_cfg.conditional:
         raise ConfigError(
             "model dcgan-seed002 is unconditional (seed 002's nets take no labels); "
@@ -140,8 +141,8 @@ def seed002_kwargs(model_cfg: Any, data_shape: tuple[int, ...], n_classes: int) 
     _check_shape(data_shape)
     shape = list(SEED002_SHAPE)
     return {
-        "generator": {"z_dim": model_cfg.z_dim, "out_shape": shape, "init": model_cfg.init},
-        "discriminator": {"in_shape": shape, "dropout": 0.25, "init": model_cfg.init},
+        "generator": {"out_shape": shape},
+        "discriminator": {"in_shape": shape, "dropout": 0.25},
     }
 
 
@@ -150,7 +151,7 @@ MODELS.register("dcgan-seed002", doc=_DOC)(
     ModelSpec(
         generator=Seed002Generator,
         discriminator=Seed002Discriminator,
-        kwargs=seed002_kwargs,
+        args=seed002_args,
         image=True,
         conv=True,
         doc=_DOC,

@@ -17,6 +17,7 @@ Config: ``loss.augment`` (policies, e.g. ``translation,cutout,color``; empty = o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
@@ -24,6 +25,7 @@ import torch
 from ganforge.errors import ConfigError
 from ganforge.losses.aids.base import AIDS, Aid, DBatch, Stats
 from ganforge.losses.aids.augment import AUGMENTS
+from ganforge.settings import at_least, between, optional, positive, setting
 
 # p stays below 1 so that D always sees some training images as they are.
 P_MAX = 0.99
@@ -39,6 +41,30 @@ class Augmentation(Aid):
     """DiffAugment of D's real and fake inputs with probability p, fixed or adapted (ADA)."""
 
     order = 10
+
+    @dataclass
+    class Settings:
+        augment: list[str] = setting([], "DiffAugment policies for D's inputs: translation, "
+                                     "cutout, color (e.g. translation,cutout); [] = off")
+        augment_p: Optional[float] = setting(
+            None, "per-sample probability; none: 1 (fixed) or 0 (ADA's start)",
+            check=optional(between(0, 1)),
+            message="{key}={value} must be in [0, 1], e.g. 0.5 (none = default)")
+        ada_target: Optional[float] = setting(
+            None, "ADA: target r_t = E[sign D(real)], e.g. 0.6; none: fixed p",
+            check=optional(between(0, 1, low_open=True, high_open=True)),
+            message="{key}={value} must be in (0, 1), e.g. 0.6 (none = fixed p)")
+        ada_interval: int = setting(4, "ADA: D steps between updates of p", check=at_least(1),
+                                    message="{key} must be >= 1 D step, e.g. 4")
+        ada_speed: float = setting(0.01, "ADA: p moves by this per 1,000 real images (0 -> 1 "
+                                   "in 100k)", check=positive(),
+                                   message="{key} must be positive, e.g. 0.01 per 1,000 images")
+
+        def check(self, prefix: str) -> None:
+            if not any(name.strip() for name in self.augment) and (
+                    self.augment_p is not None or self.ada_target is not None):
+                raise ConfigError(f"{prefix}augment_p and {prefix}ada_target need "
+                                  f"augmentations; set e.g. {prefix}augment=translation,cutout")
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ganforge.models.base import DOutput
-from ganforge.registry import Registry
+from ganforge.registry import AIDS
 
 Stats = dict[str, "torch.Tensor | float"]
 RankSum = Callable[[torch.Tensor], torch.Tensor]
@@ -61,6 +61,7 @@ class Aid:
     """
 
     order: int = 100
+    Settings: Optional[type] = None  # the aid's own loss.* settings, see ganforge.settings
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -74,6 +75,13 @@ class Aid:
     @classmethod
     def check_data(cls, cfg: Any, sample_shape: Sequence[int]) -> None:
         """Raise ConfigError when the aid cannot work on samples of this shape."""
+
+    @classmethod
+    def check_config(cls, cfg: Any, data: Any = None) -> None:
+        """The aid's word on a whole config it is switched on in (the registry's ``check``);
+        with the data loaded, whether it can work on its samples (:meth:`check_data`)."""
+        if data is not None:
+            cls.check_data(cfg.loss, data.shape)
 
     def transform(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """Change one batch of D's inputs (real or fake, D or G step); identity by default.
@@ -100,7 +108,7 @@ class Aid:
         """Restore :meth:`state_dict`; missing keys keep their initial values."""
 
 
-AIDS: Registry[type[Aid]] = Registry("convergence aid")
+__all__ = ["AIDS", "Aid", "DBatch", "RankSum", "Stats", "build_aids", "check_data"]
 
 
 def build_aids(cfg: Any) -> dict[str, Aid]:

@@ -20,11 +20,13 @@ Stats: ``Loss/D/lecam`` (λ·R_LC), ``LeCam/ema_real``, ``LeCam/ema_fake``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
 from ganforge.losses.aids.base import AIDS, Aid, DBatch, Stats
+from ganforge.settings import at_least, setting
 
 DECAY = 0.99
 
@@ -32,6 +34,12 @@ DECAY = 0.99
 @AIDS.register("lecam")
 class LeCam(Aid):
     """λ · (E[(D(x) − α_F)²] + E[(D(G(z)) − α_R)²]) with EMA anchors α_R, α_F of D's scores."""
+
+    @dataclass
+    class Settings:
+        lecam_weight: float = setting(0.0, "LeCam regulariser weight lambda (e.g. 0.3); 0 = off",
+                                      check=at_least(0),
+                                      message="{key} must be >= 0 (0 = off), e.g. 0.3")
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

@@ -13,11 +13,13 @@ Stat: ``Noise/sigma``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
 from ganforge.losses.aids.base import AIDS, Aid, DBatch, Stats
+from ganforge.settings import at_least, setting
 
 
 @AIDS.register("instance_noise")
@@ -25,6 +27,15 @@ class InstanceNoise(Aid):
     """x + σ_t · N(0, 1) on D's inputs, σ_t = σ₀ · max(0, 1 − t / T) over D steps t."""
 
     order = 20  # after augmentation: the noise is the last thing D's input gets
+
+    @dataclass
+    class Settings:
+        instance_noise: float = setting(0.0, "std of Gaussian noise on D's inputs at the "
+                                        "start; 0 = off", check=at_least(0),
+                                        message="{key} must be >= 0 (0 = off), e.g. 0.1")
+        instance_noise_steps: int = setting(10_000, "D steps over which that std falls "
+                                            "linearly to 0", check=at_least(1),
+                                            message="{key} must be >= 1, e.g. 10000")
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

@@ -18,12 +18,17 @@ Config: ``loss.r1_gamma``, ``loss.r2_gamma`` (0 = off), ``loss.reg_every``. Stat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
+from ganforge.errors import ConfigError
 from ganforge.losses.aids.base import AIDS, Aid, DBatch, Stats
 from ganforge.losses.penalties import input_gradients
+from ganforge.settings import at_least, setting
+
+GAMMA_MESSAGE = "loss.r1_gamma and loss.r2_gamma must be >= 0 (0 = off), e.g. 0.1"
 
 
 def zero_centred_penalty(grad: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -34,6 +39,24 @@ def zero_centred_penalty(grad: torch.Tensor, gamma: float) -> torch.Tensor:
 @AIDS.register("r1r2")
 class ZeroCentredPenalties(Aid):
     """R1 (real) and R2 (fake) zero-centred gradient penalties, every ``reg_every`` D steps."""
+
+    @dataclass
+    class Settings:
+        r1_gamma: float = setting(0.0, "R1: gamma/2 * E|grad_x D(x)|^2 on reals; 0 = off",
+                                  check=at_least(0), message=GAMMA_MESSAGE)
+        r2_gamma: float = setting(0.0, "R2: the same on fakes; 0 = off (R3GAN = rpgan + R1 + "
+                                  "R2)", check=at_least(0), message=GAMMA_MESSAGE)
+        reg_every: int = setting(1, "R1/R2 every N D steps, multiplied by N (lazy; StyleGAN2: "
+                                 "16)", check=at_least(1),
+                                 message="{key} must be >= 1 (1 = every D step), e.g. 4")
+
+    @classmethod
+    def check_config(cls, cfg: Any, data: Any = None) -> None:
+        # Families without a D norm setting fix their own layers.
+        if getattr(cfg.model, "d_norm", "none") == "batch":
+            raise ConfigError("loss.r1_gamma/r2_gamma penalise per-sample gradients, which D's "
+                              "BatchNorm mixes across the batch; set model.d_norm=none or layer")
+        super().check_config(cfg, data)
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

@@ -12,11 +12,10 @@ from typing import Any, Optional
 
 import torch
 
-from ganforge.config import Config
+from ganforge.config import Config, check_components
 from ganforge.data import BatchSampler, build_dataset
 from ganforge.data.base import TensorData
 from ganforge.data.vectors import check_condition_use
-from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES, GANLoss
 from ganforge.models import MODELS, Discriminator, Generator, build_models
 from ganforge.run.sampling import NoiseSampler
@@ -55,41 +54,16 @@ def label_info(data: TensorData) -> tuple[int, bool]:
 
 
 def check_combination(cfg: Config, data: Optional[TensorData] = None) -> None:
-    """Refuse model/loss/data combinations at config time, with the fix in the message.
+    """Refuse model/loss/data combinations, with the fix in the message.
 
-    Called twice: before the data is loaded (model × loss × options) and after (× data).
+    Every chosen component (dataset, model family, loss, the aids it switches on, metrics) is
+    asked through its ``check(cfg, data)`` (:func:`~ganforge.config.check_components`); then
+    the data's own rule on how a model may use condition vectors. Called twice: before the data
+    is loaded (``data`` None) and after.
     """
-    m, arch = cfg.model, cfg.model.arch
-    spec = MODELS.get(arch)
-    loss_cls = LOSSES.get(cfg.loss.name)
-    loss_cls.check(spec, m)
-    if m.d_label not in spec.label_modes:
-        raise ConfigError(f"model '{arch}' supports model.d_label={'|'.join(spec.label_modes)}, "
-                          f"not '{m.d_label}'; use model.arch=dcgan or mlp for it")
-    if m.spectral_norm and not spec.spectral_norm:
-        raise ConfigError(f"model '{arch}' has no spectral-norm option; set "
-                          "model.spectral_norm=false or use model.arch=dcgan or mlp")
-    if m.d_mbstd and not spec.minibatch_std:
-        raise ConfigError(f"model '{arch}' has no minibatch-std option; set model.d_mbstd=0 "
-                          "or use model.arch=dcgan or mlp")
-    if m.conditional and m.d_label == "classifier" and not loss_cls.uses_class_head:
-        raise ConfigError(f"model.d_label=classifier adds a class head that loss "
-                          f"'{cfg.loss.name}' never trains; use loss.name=acgan or "
-                          "model.d_label=input|projection")
-    if data is None:
-        return
-    if not data.is_image and spec.conv:
-        raise ConfigError(f"model '{arch}' is convolutional and cannot train on vector "
-                          f"data '{cfg.data.name}'; use model.arch=mlp")
-    n_labels, multi_label = label_info(data)
-    if m.conditional and n_labels == 0:
-        raise ConfigError(f"model.conditional=true but dataset '{cfg.data.name}' has no class "
-                          "labels; set model.conditional=false or use a labelled dataset")
-    check_condition_use(data, m)
-    loss_cls.check_data(cfg.loss, data.shape)
-    if m.conditional and multi_label and not spec.attributes:
-        raise ConfigError(f"model '{arch}' conditions only on class indices, but dataset "
-                          f"'{cfg.data.name}' has attribute vectors; use model.arch=dcgan or mlp")
+    check_components(cfg, data)
+    if data is not None:
+        check_condition_use(data, cfg.model)
 
 
 @dataclass

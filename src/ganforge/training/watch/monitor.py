@@ -47,6 +47,7 @@ class MetricMonitor:
         cfg = setup.cfg.eval
         self.s, self.cfg, self.log = setup, cfg, log
         self.fns = [(name, METRICS.get(name)) for name in cfg.metrics]
+        self.settings = cfg.settings  # each metric's own settings (eval.settings.<name>)
         # The reference is the training data itself, without a subset limit.
         self.reference = copy.deepcopy(setup.cfg.data)
         self.reference.limit = None
@@ -76,7 +77,7 @@ class MetricMonitor:
         values: dict[str, float] = {}
         record: dict[str, Any] = {"step": step}
         for name, fn in self.fns:
-            result = fn(ctx)
+            result = fn(ctx, **self.settings.get(name, {}))
             values[f"Metrics/{name}"] = float(result.value)
             record[name] = {"name": result.name, "value": float(result.value)}
             for key in DETAIL_CURVES:  # e.g. recall beside precision, the evaluators' disagreement
@@ -120,6 +121,7 @@ class FinalScore:
         cfg = setup.cfg
         self.names, self.log = list(cfg.eval.final), log
         self.samples, self.seed = cfg.eval.final_samples, cfg.train.seed
+        self.settings = cfg.eval.settings  # each metric's own settings
         self.device = str(setup.device)
         for name in self.names:
             METRICS.get(name)
@@ -136,7 +138,8 @@ class FinalScore:
     def score(self, run_dir: Path) -> list[MetricResult]:
         """Score the newest checkpoint of ``run_dir``; write and print the results."""
         results = evaluate(run_dir, self.names, self.extractor, run_reference(run_dir),
-                           self.samples, seed=self.seed, device=self.device, log=self.log)
+                           self.samples, seed=self.seed, device=self.device, log=self.log,
+                           settings=self.settings)
         save_results(run_dir / METRICS_FILE, run_dir, results)
         for line in format_table(results).splitlines():
             self.log(line)
