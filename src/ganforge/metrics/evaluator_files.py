@@ -23,7 +23,6 @@ Recipe versions (``recipe_version`` in the JSON; files without one are version 1
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from ganforge import checkedfiles
 from ganforge.errors import CheckpointError
 from ganforge.version import __version__
 
@@ -39,6 +39,13 @@ RECIPE_VERSION = 2  # bump when a change to train_evaluator changes what evaluat
 KIND = "ganforge-evaluator"  # the JSON's "kind", so a run checkpoint is never taken for one
 HOME_ENV = "GANFORGE_HOME"
 EVALUATOR_SUFFIXES = (".safetensors", ".json")
+
+# How evaluators are named and fixed in the one-line errors of the shared reader; formats 1
+# and 2 differ only in how the weights file holds its nets (see net_states).
+EVALUATOR = checkedfiles.FileKind(
+    noun="evaluator", fix="train it again with `ganforge train-evaluator`",
+    instead="create it with `ganforge train-evaluator --dataset NAME`",
+    format_version=FORMAT_VERSION, mark=("kind", KIND))
 
 
 def evaluator_dir() -> Path:
@@ -151,44 +158,9 @@ def read_evaluator(path: str | os.PathLike[str]
         CheckpointError: one line, for another kind of file, a missing or corrupt file, a
             checksum mismatch or a newer format version.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load as st_load
-
     path = Path(path).expanduser()
     if path.suffix not in EVALUATOR_SUFFIXES:
         raise CheckpointError(f"'{path}' is not an evaluator; give the NAME.safetensors or "
                               "NAME.json written by `ganforge train-evaluator`")
-    json_path = path.with_suffix(".json")
-    try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"evaluator description '{json_path}' not found; create it with "
-                              "`ganforge train-evaluator --dataset NAME`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"'{json_path}' is not valid JSON ({type(err).__name__}); it is "
-                              "corrupt or not an evaluator, train it again") from None
-    if not isinstance(meta, dict) or meta.get("kind") != KIND:
-        raise CheckpointError(f"'{json_path}' is not a ganforge evaluator; create one with "
-                              "`ganforge train-evaluator --dataset NAME`")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"evaluator '{json_path}' has format version {version}, newer "
-                              f"than this ganforge reads ({FORMAT_VERSION}); upgrade ganforge")
-    # Only a file name is honoured, so a crafted JSON cannot point outside its folder.
-    st_path = json_path.parent / Path(str(meta.get("tensors_file", ""))).name
-    try:
-        blob = st_path.read_bytes()
-    except OSError:
-        raise CheckpointError(f"evaluator weights '{st_path}' are missing; train the evaluator "
-                              "again or copy the file next to its JSON") from None
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != meta.get("sha256"):
-        raise CheckpointError(f"evaluator weights '{st_path}' fail their checksum (changed, "
-                              "truncated or corrupt); train the evaluator again")
-    try:
-        state = st_load(blob)
-    except (SafetensorError, ValueError) as err:
-        raise CheckpointError(f"'{st_path}' is not a safetensors file "
-                              f"({str(err).splitlines()[0][:80]}); train the evaluator again"
-                              ) from None
-    return meta, state, digest
+    checked = checkedfiles.read_checked(path.with_suffix(".json"), EVALUATOR)
+    return checked.record, checked.tensors, checked.sha256

@@ -11,7 +11,8 @@ A checkpoint ``step_000001000`` is two files in ``RUN/checkpoints/``:
 Both are written atomically, tensors first; the JSON is the commit marker, so a checkpoint without
 its JSON (a run killed while saving) is simply not a checkpoint. A checkpoint counts only once it
 reads back: the tensors file is hashed again from the disk after writing, and loading verifies
-the checksum too.
+the checksum too (both through :mod:`ganforge.checkedfiles`, the reader evaluators and hub
+exports share).
 
 A checkpoint that fails verification is never deleted and never silently skipped: training moves
 it to ``checkpoints/corrupt/`` (where the user can look at it) with a line on stderr, and every
@@ -31,11 +32,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ganforge import fileio
+from ganforge import checkedfiles, fileio
 from ganforge.errors import CheckpointError
 from ganforge.run.layout import CHECKPOINT_DIR
 
@@ -189,6 +188,17 @@ def save_checkpoint(
 
 REQUIRED_KEYS = ("step", "sha256", "tensors_file", "optimizers", "rng")
 
+# How checkpoints are named and fixed in the one-line errors of the shared reader.
+CHECKPOINT = checkedfiles.FileKind(
+    noun="checkpoint", fix="use an earlier checkpoint",
+    instead="pass a run folder or a checkpoints/step_*.json file",
+    format_version=FORMAT_VERSION, required=REQUIRED_KEYS)
+
+# verify() names the checkpoint itself ("checkpoints/step_N.json: ..."), so its tensors' two
+# common failures are told relative to it rather than by their absolute path.
+_RELATIVE = {"checksum": "its tensors fail their checksum (truncated or corrupt)",
+             "tensors_missing": "its tensors are missing"}
+
 
 def _read_record(json_path: Path) -> tuple[dict[str, Any], Path]:
     """The checkpoint's JSON record and its tensors path, checked for kind and version only."""
@@ -196,32 +206,8 @@ def _read_record(json_path: Path) -> tuple[dict[str, Any], Path]:
         raise CheckpointError(f"'{json_path}' is not a ganforge checkpoint (a checkpoints/"
                               "step_*.json with its .safetensors); pickled .pt/.pth/.ckpt files "
                               "are never loaded")
-    try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint '{json_path}' not found; pass a run folder or a "
-                              "checkpoints/step_*.json file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"checkpoint '{json_path}' is not valid JSON ({type(err).__name__})"
-                              "; it is corrupt, use an earlier checkpoint") from None
-    except OSError as err:
-        raise CheckpointError(f"cannot read checkpoint '{json_path}' ({err.strerror}); pass a "
-                              "readable checkpoints/step_*.json file") from None
-    if not isinstance(meta, dict) or "format_version" not in meta:
-        raise CheckpointError(f"'{json_path}' is not a ganforge checkpoint; pass a run folder")
-    version = meta["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint '{json_path}' has format version {version}, newer than this ganforge "
-            f"understands ({FORMAT_VERSION}); upgrade ganforge")
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if not missing and not isinstance(meta["tensors_file"], str):
-        missing = ["a valid tensors_file"]
-    if missing:
-        raise CheckpointError(f"checkpoint '{json_path}' lacks {', '.join(missing)}; it is "
-                              "corrupt, use an earlier checkpoint")
-    # Only a file name is honoured, so a crafted JSON cannot point outside its folder.
-    return meta, json_path.parent / Path(meta["tensors_file"]).name
+    meta = checkedfiles.read_record(json_path, CHECKPOINT)
+    return meta, checkedfiles.tensors_path(json_path, meta, CHECKPOINT)
 
 
 def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
@@ -231,19 +217,7 @@ def load_checkpoint(json_path: Path, map_location: str | torch.device = "cpu"
     if json_path.suffix == ".safetensors":
         json_path = json_path.with_suffix(".json")
     meta, st_path = _read_record(json_path)
-    try:
-        blob = st_path.read_bytes()
-    except OSError:
-        raise CheckpointError(f"checkpoint tensors '{st_path}' are missing; use an earlier "
-                              "checkpoint") from None
-    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
-        raise CheckpointError(f"checkpoint '{st_path}' fails its checksum (truncated or corrupt); "
-                              "use an earlier checkpoint")
-    try:
-        tensors = st_load(blob)
-    except (SafetensorError, ValueError) as err:
-        raise CheckpointError(f"'{st_path}' is not a safetensors file ({type(err).__name__}); "
-                              "use an earlier checkpoint") from None
+    tensors = checkedfiles.load_tensors(st_path, meta["sha256"], CHECKPOINT)
     if str(map_location) != "cpu":
         tensors = {k: v.to(map_location) for k, v in tensors.items()}
     return tensors, meta
@@ -255,12 +229,11 @@ def verify(json_path: Path) -> Optional[str]:
     checkpoint costs one read, not a copy in memory."""
     try:
         meta, st_path = _read_record(Path(json_path))
-        if fileio.sha256_file(st_path) != meta["sha256"]:
-            return "its tensors fail their checksum (truncated or corrupt)"
+        checkedfiles.check_tensors(st_path, meta["sha256"], CHECKPOINT)
+    except checkedfiles.CheckedFileError as err:
+        return _RELATIVE.get(err.code, err.reason)
     except CheckpointError as err:
         return _reason(err)
-    except OSError as err:
-        return f"its tensors cannot be read ({err.strerror or type(err).__name__})"
     return None
 
 
@@ -271,6 +244,8 @@ def is_complete(json_path: Path) -> bool:
 
 def _reason(err: Exception) -> str:
     """A checkpoint error's reason without its fix (the caller says what happens instead)."""
+    if isinstance(err, checkedfiles.CheckedFileError):
+        return err.reason
     return str(err).split("; ")[0]
 
 

@@ -18,15 +18,13 @@ of it) wherever a run folder goes. The format is told apart from a run folder by
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
 
+from ganforge import checkedfiles
 from ganforge.errors import CheckpointError
 
 HUB_WEIGHTS = "model.safetensors"
@@ -36,6 +34,15 @@ HUB_SAMPLES = "samples.png"
 HUB_FORMAT = "ganforge-generator"
 HUB_VERSION = 1
 LIBRARY = "ganforge"
+
+# How hub exports are named and fixed in the one-line errors of the shared reader. The folder's
+# layout fixes the weights file's name; the checksum's wording names where it is recorded.
+HUB_EXPORT = checkedfiles.FileKind(
+    noun="hub export", fix="download or export it again",
+    instead="make one with `ganforge export RUN --format hub`", format_version=HUB_VERSION,
+    required=("step", "model", "config"), mark=("format", HUB_FORMAT),
+    tensors_name=HUB_WEIGHTS,
+    mismatch=f"does not match the SHA-256 in its {HUB_CONFIG} (truncated or changed)")
 
 
 def hub_meta(path: str | Path) -> Optional[dict[str, Any]]:
@@ -67,27 +74,10 @@ def read_hub(path: str | Path) -> tuple[Path, dict[str, torch.Tensor], dict[str,
             not match their recorded SHA-256.
     """
     path = Path(path)
-    meta = hub_meta(path)
-    if meta is None:
+    if hub_meta(path) is None:  # the folder's layout first: a run folder is not a damaged export
         raise CheckpointError(f"'{path}' is not a hub export (model.safetensors and a ganforge "
                               "config.json); make one with `ganforge export RUN --format hub`")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > HUB_VERSION:
-        raise CheckpointError(f"hub export '{path}' has format version {version}, newer than "
-                              f"this ganforge understands ({HUB_VERSION}); upgrade ganforge")
-    missing = [k for k in ("step", "model", "config", "sha256") if k not in meta]
-    if missing:
-        raise CheckpointError(f"'{path / HUB_CONFIG}' lacks {', '.join(missing)}; export the "
-                              "run again")
-    weights = path / HUB_WEIGHTS
-    blob = weights.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
-        raise CheckpointError(f"'{weights}' does not match the SHA-256 in its config.json "
-                              "(truncated or changed); download or export it again")
-    try:
-        tensors = st_load(blob)
-    except (SafetensorError, ValueError) as err:
-        raise CheckpointError(f"'{weights}' is not a safetensors file ({type(err).__name__}); "
-                              "download or export it again") from None
-    prefix = "G_ema" if meta.get("ema") else "G"
-    return weights, {f"{prefix}/{k}": v for k, v in tensors.items()}, meta
+    checked = checkedfiles.read_checked(path / HUB_CONFIG, HUB_EXPORT)
+    prefix = "G_ema" if checked.record.get("ema") else "G"
+    return (checked.tensors_path, {f"{prefix}/{k}": v for k, v in checked.tensors.items()},
+            checked.record)
