@@ -188,7 +188,8 @@ def load_stats(json_path: Path, expected_key: Optional[dict[str, Any]] = None) -
     json_path = Path(json_path)
     try:
         meta = json.loads(json_path.read_text())
-        tensor_path = json_path.parent / meta["tensors"]
+        # Only a file name is honoured: a crafted entry cannot point outside the cache folder.
+        tensor_path = json_path.parent / Path(meta["tensors"]).name
         if sha256_file(tensor_path) != meta["sha256"]:
             raise DataError(f"reference statistics '{tensor_path.name}' do not match their "
                             "recorded SHA-256 (modified or truncated)")
