@@ -100,7 +100,7 @@ def measure(preset: str, threads: int, proto: speed.Protocol, peak: float) -> di
     cfg, note = speed.bench_config(preset, batch, threads, speed.SHARED_DATA, proto)
     with tempfile.TemporaryDirectory(prefix="ganforge-eff-") as tmp:
         trainer = speed.build_trainer(cfg, Path(tmp) / "run")
-        images = batch * trainer.s.loss.n_critic
+        images = trainer.s.phases.images_per_step(trainer.s.batches.global_batch)
         n = speed.window_steps(speed.warm_up(trainer.train_step, proto), proto)
         flops = step_flops(trainer)
         step_s = [speed.timed(trainer.train_step, n) / n for _ in range(proto.windows)]

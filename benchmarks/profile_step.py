@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             sync()
             windows.append((time.perf_counter() - t0) / args.steps)
         step_s = statistics.median(windows)
-        images = batch * trainer.s.loss.n_critic
+        images = trainer.s.phases.images_per_step(trainer.s.batches.global_batch)
         print(f"{args.preset} B={batch} on {args.device} ({note}); overrides {args.set}: "
               f"{step_s * 1e3:.2f} ms/step, {images / step_s:,.0f} images/s")
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])

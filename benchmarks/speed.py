@@ -210,8 +210,9 @@ def measure_preset(preset: str, batch: int, threads: int, proto: Protocol,
         trainer = build_trainer(cfg, Path(tmp) / "run")
         setup_s, rss_setup = time.perf_counter() - t0, peak_rss_mib()
         s = trainer.s
-        n_critic = s.loss.n_critic
-        images = batch * n_critic  # real images consumed per G step (as Trainer.fit counts them)
+        n_critic = s.phases.n_critic
+        # Real images consumed per G step, as Trainer.fit counts them (one process).
+        images = s.phases.images_per_step(s.batches.global_batch)
         timer = DataPathTimer(s)
         n = window_steps(warm_up(trainer.train_step, proto), proto)
         ips, step_s, in_step = [], [], []
@@ -264,7 +265,7 @@ def measure_compare(preset: str, batch: int, threads: int, proto: Protocol,
             from typical_faces import use_jpeg_faces
 
             use_jpeg_faces(base, Path(cfg.data.root), trainer.s.data.shape[-1], limit)
-        g_images = batch * trainer.s.loss.n_critic
+        g_images = trainer.s.phases.images_per_step(trainer.s.batches.global_batch)
         n_b = window_steps(warm_up(base.step, proto), proto)
         n_g = window_steps(warm_up(trainer.train_step, proto), proto)
         b_ips, g_ips, b_data, g_data = [], [], [], []

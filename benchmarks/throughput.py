@@ -135,7 +135,7 @@ def measure_toolkit(preset: str, batch: Optional[int], device: str, variant: str
     cfg, note = variant_config(preset, batch, device, variant, threads, data_root, proto)
     with tempfile.TemporaryDirectory(prefix="ganforge-bench-") as tmp:
         trainer = speed.build_trainer(cfg, Path(tmp) / "run")
-        images = cfg.train.batch_size * trainer.s.loss.n_critic
+        images = trainer.s.phases.images_per_step(trainer.s.batches.global_batch)
         timing = measure_steps(trainer.train_step, device, proto)
         trainer.stats.close()
     ips = [images * timing["steps_per_window"] / s for s in timing.pop("window_s")]

@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ganforge.losses.interface import DiscriminatorView, PlainView
 from ganforge.models.base import Discriminator, DOutput
 
 
@@ -49,18 +50,25 @@ class ConstantD(Discriminator):
         return DOutput(adv=self.value + 0.0 * x.flatten(1).sum(1))
 
 
-class EagerTwin(nn.Module):
+class EagerTwin(nn.Module, DiscriminatorView):
     """A view of D whose ``eager`` twin is another object, as a compiled D's is: penalties must
     run their own forward instead of reusing the scoring one."""
 
     def __init__(self, discriminator: nn.Module) -> None:
         super().__init__()
         self.discriminator = discriminator
-        self._twin = (discriminator,)
+        self._twin = PlainView(discriminator)
 
     @property
-    def eager(self) -> nn.Module:
-        return self._twin[0]
+    def module(self) -> nn.Module:
+        return self.discriminator
+
+    @property
+    def eager(self) -> DiscriminatorView:
+        return self._twin
+
+    def full_precision(self, x: torch.Tensor) -> bool:
+        return not torch.is_autocast_enabled(x.device.type)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
         return self.discriminator(x, y)

@@ -7,7 +7,8 @@ applies the generic steps once to the whole uint8 tensor, in this order:
 2. ``data.channels``: 1 <-> 3 channels (gray repeated to RGB, RGB to gray by luma);
 3. ``data.image_size``: antialiased resize to a square of that side.
 
-Training then draws batches with :class:`BatchSampler`. Importing this package only registers
+Training then draws batches with :class:`BatchSampler`, sized by the run's :class:`BatchPlan`
+(per rank and over all ranks). Importing this package only registers
 the builders: no files are read, nothing is downloaded and CUDA is not touched.
 """
 
@@ -28,6 +29,7 @@ from ganforge.data import (  # noqa: F401  (imported so that each module registe
     pairs,
 )
 from ganforge.data.base import DATASETS, TensorData, check_root, data_root, default_root
+from ganforge.data.batch_plan import BatchPlan
 from ganforge.data.sampler import BatchSampler
 from ganforge.data.transforms import resize, to_channels
 from ganforge.errors import ConfigError, DataError
@@ -36,6 +38,7 @@ __all__ = [
     "DATASETS",
     "KNOWN_SHAPES",
     "shape_without_loading",
+    "BatchPlan",
     "BatchSampler",
     "TensorData",
     "build_dataset",

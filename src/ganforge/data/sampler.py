@@ -6,7 +6,8 @@ device. There is no DataLoader, no worker process and no per-sample Python code.
 
 Each epoch's order is a permutation drawn from a generator seeded by ``(seed, epoch)``, so the
 sampler's whole state is two integers (epoch, position) and a resumed run sees exactly the
-batches an uninterrupted run would have seen.
+batches an uninterrupted run would have seen. Its batch size, rank and world size are one
+:class:`~ganforge.data.batch_plan.BatchPlan`, which also owns their checks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any, Optional
 import torch
 
 from ganforge.data.base import TensorData
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.data.batch_plan import BatchPlan
+from ganforge.errors import CheckpointError
 
 # Datasets up to this size live on the training device; bigger ones stay in host memory and
 # each batch is copied over (CelebA at 128 px is ~10 GB and would crowd out the models).
@@ -46,7 +48,12 @@ class BatchSampler:
         world_size: number of data-parallel processes; rank r takes ``perm[r::world_size]``.
 
     Each rank sees ``N // world_size`` samples per epoch (equal across ranks, so all ranks
-    run the same number of steps) and drops the last partial batch.
+    run the same number of steps) and drops the last partial batch. A training run builds it
+    from its :class:`~ganforge.data.batch_plan.BatchPlan` (:meth:`from_plan`).
+
+    Raises:
+        ConfigError: an invalid batch, rank or world size, or too few samples for one batch
+            per rank (:class:`~ganforge.data.batch_plan.BatchPlan` says which).
     """
 
     def __init__(
@@ -58,29 +65,15 @@ class BatchSampler:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ConfigError(
-                f"sampler rank={rank}, world_size={world_size} is invalid; need 0 <= rank < world_size"
-            )
-        if batch_size < 1:
-            raise ConfigError(f"train.batch_size={batch_size} must be positive, e.g. 64")
+        self.plan = BatchPlan(batch_size, world_size, rank)
         self.num_samples = len(data)
-        self.per_rank = self.num_samples // world_size
-        if self.per_rank < batch_size:
-            per_rank = f" ({self.per_rank} per rank over {world_size} ranks)" if world_size > 1 else ""
-            raise ConfigError(
-                f"dataset '{data.name}' has {self.num_samples} samples{per_rank}, fewer than "
-                f"train.batch_size={batch_size}; lower train.batch_size to at most "
-                f"{max(self.per_rank, 1)} or use more data"
-            )
+        self.plan.check_data(self.num_samples, data.name)
+        self.samples_per_rank = self.plan.shard_size(self.num_samples)
         if data.is_image and data.x.dtype != torch.uint8:
             raise TypeError(f"image data must be uint8 (N, C, H, W), got {data.x.dtype}")
 
-        self.batch_size = batch_size
         self.device = torch.device(device)
         self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
         self.is_image = data.is_image
 
         nbytes = data.x.numel() * data.x.element_size()
@@ -96,7 +89,26 @@ class BatchSampler:
         self._perm: Optional[torch.Tensor] = None
         self._perm_epoch = -1
 
+    @classmethod
+    def from_plan(cls, data: TensorData, plan: BatchPlan, device: torch.device | str,
+                  seed: int) -> BatchSampler:
+        """The sampler of one rank of a run: batches of ``plan.per_rank`` from its shard."""
+        return cls(data, plan.per_rank, device, seed, plan.rank, plan.world_size)
+
     # ------------------------------------------------------------------ properties
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per batch on this rank (the plan's ``per_rank``)."""
+        return self.plan.per_rank
+
+    @property
+    def rank(self) -> int:
+        return self.plan.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.plan.world_size
 
     @property
     def epoch(self) -> int:
@@ -111,7 +123,7 @@ class BatchSampler:
     @property
     def steps_per_epoch(self) -> int:
         """Full batches per epoch on this rank."""
-        return self.per_rank // self.batch_size
+        return self.samples_per_rank // self.batch_size
 
     @property
     def on_device(self) -> bool:
@@ -125,7 +137,7 @@ class BatchSampler:
         gen = torch.Generator()
         gen.manual_seed(epoch_seed(self.seed, epoch))
         perm = torch.randperm(self.num_samples, generator=gen)
-        return perm[self.rank :: self.world_size][: self.per_rank]
+        return perm[self.rank :: self.world_size][: self.samples_per_rank]
 
     def next(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The next batch.

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 
 from ganforge.errors import ConfigError
 from ganforge.losses.base import LOSSES, LossOutput
+from ganforge.losses.interface import AnyDiscriminator
 from ganforge.losses.standard import NonSaturatingLoss
-from ganforge.models.base import Discriminator, DOutput
+from ganforge.models.base import DOutput
 from ganforge.settings import at_least, setting
 
 
@@ -119,7 +120,7 @@ class ACGANLoss(NonSaturatingLoss):
             "Prob/D(G(z))/G-step": torch.sigmoid(out_fake.adv.detach()).mean(),
         })
 
-    def pretrain_loss(self, discriminator: Discriminator, real: torch.Tensor,
+    def pretrain_loss(self, discriminator: AnyDiscriminator, real: torch.Tensor,
                       y_real: Optional[torch.Tensor]) -> LossOutput:
         """Class loss on real images only: warms the class head up before the game starts."""
         assert y_real is not None, "acgan is conditional"

@@ -14,6 +14,11 @@ and a convergence aid (:mod:`ganforge.losses.aids`) is written once for all of t
             aids' terms (R1/R2, LeCam) and bookkeeping (ADA).
     G step: aids transform the fakes (and, for a relativistic loss, the latest real batch) →
             D scores them → the variant's :meth:`~GANLoss.g_formula`.
+
+D reaches a loss object as a :class:`~ganforge.losses.interface.DiscriminatorView` (the
+training runner's, or a plain D adapted by :func:`~ganforge.losses.interface.as_view`), and the
+loss tells the training side its schedule as one :class:`~ganforge.losses.interface.PhasePlan`
+(:meth:`GANLoss.phase_plan`): ``losses/interface.py`` is the whole agreement between the two.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import torch
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.losses import aids as aid_registry
 from ganforge.losses.aids import DBatch
-from ganforge.losses.scoring import graph_reaches_inputs, score
+from ganforge.losses.interface import AnyDiscriminator, PhasePlan, as_view
+from ganforge.losses.scoring import score
 from ganforge.models.base import Discriminator, DOutput
 from ganforge.registry import LOSSES, MODELS
 
@@ -56,13 +62,15 @@ class GANLoss:
     :meth:`d_penalty` (a variant's own regulariser), :meth:`after_discriminator_step` (e.g.
     WGAN's weight clipping), :meth:`check` (refuse combinations that make no sense at config
     time) and :meth:`pretrain_loss` (a D-only warm-up on real data before the game starts, run
-    for ``pretrain_steps`` steps).
+    for ``pretrain_steps`` steps). The training side reads the schedule these make up through
+    :meth:`phase_plan` only.
 
     Attributes:
         uses_class_head: the loss trains D's auxiliary class head (``model.d_label=classifier``);
             other losses refuse such a model, since its head would never learn.
-        n_critic: D steps per G step for this run.
-        pretrain_steps: D warm-up steps on real data (0 = none).
+        n_critic: D steps per G step for this run (declared to the training side in
+            :meth:`phase_plan`).
+        pretrain_steps: D warm-up steps on real data (0 = none; also in :meth:`phase_plan`).
         d_steps: D steps taken so far (drives lazy penalties and noise annealing; part of
             :meth:`state_dict`).
         aids: the convergence aids the config enables, by name.
@@ -139,18 +147,31 @@ class GANLoss:
         """
         return torch.sign(real_adv - self.decision_threshold)
 
-    def pretrain_loss(self, discriminator: Discriminator, real: torch.Tensor,
+    def pretrain_loss(self, discriminator: AnyDiscriminator, real: torch.Tensor,
                       y_real: Optional[torch.Tensor]) -> LossOutput:
         """D's warm-up objective on a real batch (only called when ``pretrain_steps > 0``)."""
         raise NotImplementedError(f"{type(self).__name__} has no pre-training phase")
 
     def after_discriminator_step(self, discriminator: Discriminator) -> None:
-        """Hook run after every D optimizer step (no-op by default)."""
+        """Hook run after every D optimizer step, pre-training included (no-op by default).
+
+        Args:
+            discriminator: the trained D itself (not a view), e.g. to clip its weights.
+        """
+
+    # ------------------------------------------------------------------ the schedule
+    def phase_plan(self) -> PhasePlan:
+        """This loss's schedule: pre-training steps, D steps per G step and the lazy intervals
+        of its aids' regularisers (the training side orders a run's phases by it)."""
+        lazy = {name: aid.reg_every for name, aid in self.aids.items()
+                if aid.reg_every is not None}
+        return PhasePlan(pretrain_steps=self.pretrain_steps, n_critic=self.n_critic,
+                         reg_every=lazy)
 
     # ------------------------------------------------------------------ the two phases
     def discriminator_loss(
         self,
-        discriminator: Discriminator,
+        discriminator: AnyDiscriminator,
         real: torch.Tensor,
         y_real: Optional[torch.Tensor],
         fake: torch.Tensor,
@@ -159,25 +180,28 @@ class GANLoss:
         """D's objective on one real and one fake batch.
 
         Args:
-            discriminator: D (its parameters receive gradients).
+            discriminator: D as a view, or a plain D (its parameters receive gradients).
             real: (N, *shape) real samples in [-1, 1].
             y_real: (N,) labels of the real samples for conditional models, else None.
             fake: (N, *shape) generated samples, detached from G.
             y_fake: (N,) labels G was conditioned on, else None.
         """
+        view = as_view(discriminator)
         step = self.d_steps
         if self.g_needs_real:
             self._last_real = (real.detach(), y_real)
         x_real, x_fake = self.d_inputs(real, step), self.d_inputs(fake, step)
-        reuse = graph_reaches_inputs(discriminator, x_real)
-        if reuse:  # penalties due now differentiate this forward instead of running D again
+        # Penalties due now may differentiate this forward instead of running D again when it
+        # runs eagerly in fp32 (the view says so).
+        reuse = view.reuses_graph(x_real)
+        if reuse:
             want_real = any(aid.input_grads(step)[0] for aid in self.aids.values())
             want_fake = any(aid.input_grads(step)[1] for aid in self.aids.values())
             x_real = _needing_grad(x_real) if want_real else x_real
             x_fake = _needing_grad(x_fake) if want_fake else x_fake
-        out_real, out_fake = score(discriminator, [x_real, x_fake], [y_real, y_fake])
+        out_real, out_fake = score(view, [x_real, x_fake], [y_real, y_fake])
         result = self.d_formula(out_real, out_fake, y_real, y_fake)
-        batch = DBatch(discriminator, x_real, y_real, x_fake, y_fake, out_real, out_fake, step,
+        batch = DBatch(view, x_real, y_real, x_fake, y_fake, out_real, out_fake, step,
                        reuse, self.real_signs)
         loss, stats = result.loss, dict(result.stats)
         for terms in [self.d_penalty(batch)] + [aid.d_term(batch) for aid in self.aids.values()]:
@@ -192,16 +216,17 @@ class GANLoss:
         return LossOutput(loss, stats)
 
     def generator_loss(
-        self, discriminator: Discriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
+        self, discriminator: AnyDiscriminator, fake: torch.Tensor, y_fake: Optional[torch.Tensor]
     ) -> LossOutput:
-        """G's objective; ``fake`` carries G's graph, D's parameters are frozen by the loop.
+        """G's objective; ``fake`` carries G's graph, D's parameters are frozen by the runner.
 
         A relativistic loss (``g_needs_real``) pairs the fakes with the real batch of the
         latest D step (the loop always runs a D step before a G step).
         """
+        view = as_view(discriminator)
         x_fake = self.d_inputs(fake, self.d_steps)
         if not self.g_needs_real:
-            return self.g_formula(discriminator(x_fake, y_fake), y_fake, None)
+            return self.g_formula(view(x_fake, y_fake), y_fake, None)
         if self._last_real is None:
             raise GanforgeError(f"loss {type(self).__name__} pairs G's fakes with the latest "
                                 "real batch; run a discriminator step before the first G step")
@@ -210,8 +235,8 @@ class GANLoss:
         # scoring it without a graph costs one forward, where a fused forward would also
         # back-propagate through the real half (an input gradient that is thrown away).
         with torch.no_grad():
-            out_real = discriminator(self.d_inputs(real, self.d_steps), y_real)
-        return self.g_formula(discriminator(x_fake, y_fake), y_fake, out_real)
+            out_real = view(self.d_inputs(real, self.d_steps), y_real)
+        return self.g_formula(view(x_fake, y_fake), y_fake, out_real)
 
     def d_inputs(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """A batch on its way into D, through every aid's transform (augmentation, noise)."""

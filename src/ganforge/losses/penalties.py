@@ -5,6 +5,10 @@ where x̂ lies: WGAN-GP (Gulrajani et al. 2017) uses random points on lines betw
 samples; DRAGAN (Kodali et al. 2017) uses random points between real samples and noisy copies of
 them. The zero-centred penalties R1/R2 (:mod:`ganforge.losses.aids.zero_centred`) take
 ``∇ₓ D(x)`` at the real and fake inputs themselves (:func:`input_gradients`).
+
+Every penalty that runs D again for its own double backward runs the view's
+:attr:`~ganforge.losses.interface.DiscriminatorView.eager` twin (a compiled D has no double
+backward) with autocast off.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any, Optional, Sequence
 import torch
 
 from ganforge.errors import ConfigError
+from ganforge.losses.interface import AnyDiscriminator, as_view
 from ganforge.losses.scoring import score
-from ganforge.models.base import Discriminator, DOutput
+from ganforge.models.base import DOutput
 
 
 def refuse_batch_norm(loss_name: str, model_cfg: Any) -> None:
@@ -33,7 +38,7 @@ def refuse_batch_norm(loss_name: str, model_cfg: Any) -> None:
 
 
 def gradient_penalty(
-    discriminator: Discriminator,
+    discriminator: AnyDiscriminator,
     points: torch.Tensor,
     y: Optional[torch.Tensor],
     target: float = 1.0,
@@ -41,7 +46,8 @@ def gradient_penalty(
     """``mean((‖∇ₓ D(x̂)‖₂ − target)²)`` over the batch, differentiable w.r.t. D's weights.
 
     Args:
-        discriminator: D (gradients flow into its parameters through ``create_graph``).
+        discriminator: D as a view, or a plain D (gradients flow into its parameters through
+            ``create_graph``).
         points: (N, *shape) the points x̂ (any graph they carry is cut here).
         y: (N,) or (N, K) labels for a conditional D, else None.
         target: the norm the penalty pulls towards (1 for both papers).
@@ -50,12 +56,12 @@ def gradient_penalty(
         ``(penalty, norms)``: the () penalty with a graph and the (N,) detached gradient norms.
     """
     points = points.detach().requires_grad_(True)
-    # A compiled D (train.compile) has no double backward; the trainer's D names its eager twin.
-    discriminator = getattr(discriminator, "eager", discriminator)
+    # A compiled D (train.compile) has no double backward: its eager twin runs the penalty.
+    eager = as_view(discriminator).eager
     # Computed in fp32 even under autocast: squaring small fp16 gradients underflows to 0 and
     # the norm's backward then divides by it — the NaNs users of other toolkits report.
     with torch.autocast(device_type=points.device.type, enabled=False):
-        scores = discriminator(points.float(), y).adv
+        scores = eager(points.float(), y).adv
         (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)
         norms = grad.flatten(1).norm(2, dim=1)
         penalty = ((norms - target) ** 2).mean()
@@ -76,7 +82,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def input_gradients(
-    discriminator: Discriminator,
+    discriminator: AnyDiscriminator,
     xs: Sequence[torch.Tensor],
     ys: Sequence[Optional[torch.Tensor]],
     outs: Optional[Sequence[DOutput]] = None,
@@ -84,7 +90,8 @@ def input_gradients(
     """``∇ₓ Σ D(x)`` for each batch in ``xs``, differentiable w.r.t. D's weights.
 
     Args:
-        discriminator: D (a compiled view is replaced by its ``eager`` twin).
+        discriminator: D as a view, or a plain D (a forward of its own runs the view's eager
+            twin).
         xs: batches (N_i, *shape) of D's inputs.
         ys: their labels, or None each.
         outs: D's outputs on ``xs`` from a forward that ran in fp32 with ``xs`` requiring grad
@@ -95,11 +102,11 @@ def input_gradients(
         (N_i, *shape) gradients, one per batch, with ``create_graph=True``.
     """
     if outs is None:
-        discriminator = getattr(discriminator, "eager", discriminator)
+        eager = as_view(discriminator).eager
         device_type = xs[0].device.type
         with torch.autocast(device_type=device_type, enabled=False):
             points = [x.detach().float().requires_grad_(True) for x in xs]
-            outs = score(discriminator, points, ys)
+            outs = score(eager, points, ys)
             sums = [out.adv.float().sum() for out in outs]
             return list(torch.autograd.grad(sums, points, create_graph=True))
     sums = [out.adv.sum() for out in outs]

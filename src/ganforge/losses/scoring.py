@@ -7,6 +7,10 @@ normalises by the statistics of the batch it sees, so a fused forward would mix 
 statistics and change the game D plays (the DCGAN paper keeps them apart): such a D gets one
 forward per batch. So does a D with any other layer that couples the samples of its batch, such as
 the minibatch-std layer (a module whose ``couples_samples`` attribute is true).
+
+D reaches these functions as a :class:`~ganforge.losses.interface.DiscriminatorView` (a plain
+discriminator is adapted): whether to fuse is decided by the layers of the view's
+:attr:`~ganforge.losses.interface.DiscriminatorView.module`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from ganforge.losses.interface import AnyDiscriminator, as_view
 from ganforge.models.base import DOutput
 
 # Whether a D couples its samples, looked up once per module (walking its modules every step
@@ -67,14 +72,14 @@ def split_output(out: DOutput, sizes: Sequence[int]) -> list[DOutput]:
 
 
 def score(
-    discriminator: nn.Module,
+    discriminator: AnyDiscriminator,
     xs: Sequence[torch.Tensor],
     ys: Sequence[Optional[torch.Tensor]],
 ) -> list[DOutput]:
     """D's outputs for several batches: one fused forward unless D couples its samples.
 
     Args:
-        discriminator: D, called as ``discriminator(x, y) -> DOutput``.
+        discriminator: D as a view, or a plain ``discriminator(x, y) -> DOutput``.
         xs: batches (N_i, *shape) of the same sample shape (e.g. D's real and fake inputs).
         ys: their labels, (N_i,) or (N_i, K), or all None for an unconditional D.
 
@@ -82,22 +87,12 @@ def score(
         One DOutput per batch, in order; the same numbers whether fused or not (up to float
         rounding of the larger matrix products).
     """
+    view = as_view(discriminator)
     labelled = [y is not None for y in ys]
-    fuse = len(xs) > 1 and not couples_samples(discriminator) and len(set(labelled)) == 1
+    fuse = len(xs) > 1 and not couples_samples(view.module) and len(set(labelled)) == 1
     if not fuse:
-        return [discriminator(x, y) for x, y in zip(xs, ys)]
+        return [view(x, y) for x, y in zip(xs, ys)]
     x = torch.cat(list(xs))
     y = torch.cat(list(ys)) if labelled[0] else None  # type: ignore[arg-type]
-    return split_output(discriminator(x, y), [part.shape[0] for part in xs])
+    return split_output(view(x, y), [part.shape[0] for part in xs])
 
-
-def graph_reaches_inputs(discriminator: nn.Module, x: torch.Tensor) -> bool:
-    """Whether a penalty may differentiate the main forward's graph w.r.t. D's inputs.
-
-    True when that forward ran in full precision and eagerly: under autocast the penalty must be
-    recomputed in fp32 (small fp16/bf16 gradients square to zero), and a compiled D (its
-    ``eager`` twin differs from it) has no double backward.
-    """
-    if torch.is_autocast_enabled(x.device.type):
-        return False
-    return getattr(discriminator, "eager", discriminator) is discriminator

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import torch
-from torch import nn
 
+from ganforge.losses.interface import DiscriminatorView
 from ganforge.models.base import DOutput
 from ganforge.registry import AIDS
 
@@ -21,7 +21,8 @@ class DBatch:
     """One D step as the aids (and a variant's own penalty) see it.
 
     Attributes:
-        discriminator: D as the loss got it (possibly a view with an ``eager`` twin).
+        discriminator: D as the loss sees it; a term that runs D again for a double backward
+            calls its :attr:`~ganforge.losses.interface.DiscriminatorView.eager` twin.
         x_real: (N, *shape) D's real inputs, after augmentation and noise.
         y_real: (N,) or (N, K) labels of the real samples, else None.
         x_fake: (N, *shape) D's fake inputs, after augmentation and noise (detached from G).
@@ -36,7 +37,7 @@ class DBatch:
             a score counts as "real" for this loss, -1 elsewhere.
     """
 
-    discriminator: nn.Module
+    discriminator: DiscriminatorView
     x_real: torch.Tensor
     y_real: Optional[torch.Tensor]
     x_fake: torch.Tensor
@@ -91,6 +92,13 @@ class Aid:
             step: index of the current D step (the G step uses the number of D steps so far).
         """
         return x
+
+    @property
+    def reg_every(self) -> Optional[int]:
+        """D steps between two applications of this aid's regulariser when it is applied lazily
+        (declared in the loss's :class:`~ganforge.losses.interface.PhasePlan`); None: it is not
+        a lazy regulariser."""
+        return None
 
     def input_grads(self, step: int) -> tuple[bool, bool]:
         """Whether this step's term differentiates D w.r.t. its (real, fake) inputs."""

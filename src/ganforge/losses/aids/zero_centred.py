@@ -67,6 +67,10 @@ class ZeroCentredPenalties(Aid):
     def enabled(cls, cfg: Any) -> bool:
         return getattr(cfg, "r1_gamma", 0.0) > 0 or getattr(cfg, "r2_gamma", 0.0) > 0
 
+    @property
+    def reg_every(self) -> Optional[int]:
+        return self.every
+
     def due(self, step: int) -> bool:
         """Whether D step ``step`` (0-based) is a regularisation step."""
         return step % self.every == 0

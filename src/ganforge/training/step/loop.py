@@ -1,12 +1,16 @@
-"""The training loop. It never names a GAN variant: the loss object decides what D and G optimise.
+"""The training loop. It never names a GAN variant: the loss object decides what D and G optimise,
+and declares its schedule (:class:`~ganforge.losses.interface.PhasePlan`), which the loop walks:
 
-Per generator step:
-    1. ``loss.n_critic`` discriminator steps on fresh real batches and fresh fakes;
-    2. one generator step — reusing the last fakes' graph, so G runs forward once per step;
-    3. stats, progress grids, checkpoints on their intervals.
+    before step 1: the loss's pre-training phase, if any (D-only steps on real batches);
+    per step:      ``n_critic`` D steps on fresh real batches and fresh fakes, then one G step —
+                   reusing the last fakes' graph, so G runs forward once per step;
+    after a step:  in-loop metrics, stats, grids and checkpoints on their intervals.
 
-Grids, in-loop metrics, diagnostics and the report are not the loop's business: it calls the
-hooks its caller built (``step/hooks.py``; the launcher passes ``training.watch``'s).
+Every update goes through the phase runner (``step/runner.py``: DDP, autocast, compile,
+gradient scaling); every count of samples through the run's
+:class:`~ganforge.data.batch_plan.BatchPlan`. Grids, in-loop metrics, diagnostics and the report
+are not the loop's business: it calls the hooks its caller built (``step/hooks.py``; the
+launcher passes ``training.watch``'s); the bar and the images/s are ``step/progress.py``'s.
 
 Between two steps the loop asks, once and agreed over every rank: is the budget spent, did a stop
 signal come (``step/interrupt.py``: then the step just done is saved and the run ends with
@@ -16,18 +20,16 @@ signal come (``step/interrupt.py``: then the step just done is saved and the run
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
 import torch
-from tqdm.auto import tqdm
 
 from ganforge import fileio
 from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, Interrupted
+from ganforge.losses.base import LossOutput
 from ganforge.reporting.writers import JsonlWriter
 from ganforge.run import checkpoint as ckpt
 from ganforge.run.layout import CONFIG_FILE, MODEL_FILE, STATS_FILE, SUMMARY_FILE
@@ -35,37 +37,11 @@ from ganforge.training.step.guard import NonFiniteGuard
 from ganforge.training.step.hooks import HookContext, HookFactory, RunHooks
 from ganforge.training.step.interrupt import (SIGNALS, StopSignals, aborted_line,
                                               resume_command, stderr_line)
-from ganforge.training.step.runner import Runner
+from ganforge.training.step.progress import Budget, Progress
+from ganforge.training.step.runner import Phase, Runner
 from ganforge.training.step.setup import Setup, build
 from ganforge.training.world.ranks import current
 from ganforge.training.world.stats import stats_collector
-
-
-@dataclass
-class Budget:
-    """Stop after ``steps`` G steps, ``epochs`` passes over the data or ``minutes`` of training,
-    whichever comes first."""
-
-    steps: Optional[int]
-    epochs: Optional[float]
-    minutes: Optional[float]
-    steps_per_epoch: int
-
-    @property
-    def total_steps(self) -> Optional[int]:
-        limits = [s for s in (self.steps, self._epoch_steps()) if s is not None]
-        return min(limits) if limits else None
-
-    def _epoch_steps(self) -> Optional[int]:
-        if self.epochs is None:
-            return None
-        return max(1, math.ceil(self.epochs * self.steps_per_epoch))
-
-    def done(self, step: int, elapsed_s: float) -> bool:
-        total = self.total_steps
-        if total is not None and step >= total:
-            return True
-        return self.minutes is not None and elapsed_s >= self.minutes * 60
 
 
 class Trainer:
@@ -121,52 +97,63 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
     def train_step(self) -> None:
+        """One step of the loss's phase plan: ``n_critic`` D updates, then one G update."""
         s, run = self.s, self.runner
-        D, loss, opt = s.discriminator, s.loss, s.optimizers
         run.begin_step(self.step)
-        s.schedule.apply(opt, self.step)
-        B = self.cfg.train.batch_size
+        s.schedule.apply(s.optimizers, self.step)
+        last = s.phases.n_critic - 1
 
         # --- discriminator: n_critic steps, fakes detached from G
-        D.requires_grad_(True)
-        for i in range(loss.n_critic):
+        for i in range(s.phases.n_critic):
             real, y_real = s.sampler.next()
-            z, y_fake = s.noise(B)
-            last = i == loss.n_critic - 1
+            z, y_fake = s.noise(s.batches.per_rank)
             # The last fake batch keeps G's graph so the G step below can reuse it.
-            with torch.set_grad_enabled(last):
+            with torch.set_grad_enabled(i == last):
                 fake = run.generate(z, y_fake)
-            out_d = run.discriminator_loss(real, y_real, fake.detach(), y_fake)
-            self.guard.watch("Loss/D", out_d.loss)
-            run.update("D", opt["D"], out_d.loss)
-            loss.after_discriminator_step(D)
-            self.stats.add_many(out_d.stats)
+            self._record("Loss/D", run.step(Phase.D, real, y_real, fake.detach(), y_fake))
 
-        # --- generator: D frozen so backward skips D's weight gradients
-        D.requires_grad_(False)
-        out_g = run.generator_loss(fake, y_fake)
-        self.guard.watch("Loss/G", out_g.loss)
-        run.update("G", opt["G"], out_g.loss)
+        # --- generator: through the frozen D (the runner skips D's weight gradients)
+        self._record("Loss/G", run.step(Phase.G, fake, y_fake))
         if s.ema is not None:
             s.ema.update(self.step + 1)
-        self.stats.add_many(out_g.stats)
         self.step += 1
+
+    def _record(self, name: str, out: LossOutput) -> None:
+        """A phase's loss to the non-finite guard (as ``name``), its statistics to the stats."""
+        self.guard.watch(name, out.loss)
+        self.stats.add_many(out.stats)
+
+    def pretrain(self) -> None:
+        """The loss's pre-training phase before step 1, if its plan has one (e.g. ACGAN's class
+        head): D-only updates on real batches through the runner like any D update.
+
+        Logged at step 0; it consumes real batches from the sampler like any D step, so a
+        resumed run (which never repeats it) continues the same data order.
+        """
+        steps = self.s.phases.pretrain_steps
+        if not steps:
+            return
+        for _ in range(steps):
+            real, y_real = self.s.sampler.next()
+            self.stats.add_many(self.runner.step(Phase.PRETRAIN, real, y_real).stats)
+        self.stats.flush(0)
+        self.log(f"pre-trained D for {steps} steps on real data")
 
     # ---------------------------------------------------------------- the run
     def fit(self) -> dict[str, Any]:
+        """Train until the budget is spent (or a stop signal ends the run); the summary."""
         cfg, s = self.cfg, self.s
         s.generator.train()
         s.discriminator.train()
-        bar = tqdm(total=self.budget.total_steps, initial=self.step, desc=cfg.name, unit="step",
-                   disable=not (cfg.log.progress and self.world.is_main), dynamic_ncols=True,
-                   leave=True)
+        progress = Progress(cfg.name, self.budget.total_steps, self.step,
+                            s.phases.images_per_step(s.batches.global_batch),
+                            show=cfg.log.progress and self.world.is_main)
         start = time.perf_counter() - self.elapsed
-        window_t, window_step = time.perf_counter(), self.step
-        images_per_s = 0.0
-        epoch = s.sampler.epoch
-        if self.step == 0 and s.loss.pretrain_steps > 0:
-            self.pretrain_discriminator()
+        epoch = s.sampler.epoch  # pre-training may end an epoch: step 1 then snapshots
+
+        # --- before step 1 (a resumed run did it before its first checkpoint)
         if self.step == 0:
+            self.pretrain()
             self.hooks.snapshot(0)
         self.guard.prepare(self)
         # Clock values a resumed run has already passed are not saved again.
@@ -175,41 +162,31 @@ class Trainer:
         with StopSignals(self.world.log(stderr_line), linger=self.world.distributed) as signals:
             try:
                 while True:
+                    # --- between two steps: budget, stop signals, checkpoints by wall time
                     clock = time.perf_counter() - start  # one reading: checkpoints, budget agree
                     timed = self._timed_checkpoints(clock, timed)
                     done, stop, save_due = self._between_steps(clock, signals)
                     if stop:  # the step before this check is complete: keep it, then end
                         self.elapsed = clock
-                        bar.close()
-                        self.stop_early(signals, images_per_s)
+                        progress.close()
+                        self.stop_early(signals, progress.images_per_s)
                     if done:
                         break
                     if save_due:
                         self.save()
+
+                    # --- one step, and NaN/Inf in its losses or weights
                     self.train_step()
-                    problem = self.guard.check(self.step)  # NaN/Inf in this step's losses/weights
+                    problem = self.guard.check(self.step)
                     if problem is not None:
                         self.guard.handle(problem, self)  # rolls back to a checkpoint, or raises
-                        bar.n = self.step
+                        progress.rewind(self.step)
                         continue
-                    bar.update(1)
+                    progress.advance()
                     self.elapsed = time.perf_counter() - start
-                    if self.hooks.metrics_due(self.step):
-                        self.evaluate()
-                    if self.step % cfg.log.log_every == 0:
-                        now = time.perf_counter()
-                        imgs = ((self.step - window_step) * cfg.train.batch_size
-                                * s.loss.n_critic * self.world.world_size)
-                        images_per_s = imgs / max(now - window_t, 1e-9)
-                        window_t, window_step = now, self.step
-                        record = self.stats.flush(self.step, self._progress(images_per_s))
-                        bar.set_postfix_str(self._postfix(record), refresh=False)
-                    new_epoch = s.sampler.epoch != epoch
-                    epoch = s.sampler.epoch
-                    if self.step % cfg.log.sample_every == 0 or new_epoch:
-                        self.hooks.snapshot(self.step)
-                    if self.step % cfg.log.checkpoint_every == 0:
-                        self.save()
+
+                    # --- after it: metrics, the stats line, grids, checkpoints
+                    epoch = self._after_step(progress, epoch)
             except KeyboardInterrupt:
                 if signals.requested is None:  # not ours: an interrupt raised some other way
                     raise
@@ -219,8 +196,25 @@ class Trainer:
                 raise Interrupted(line, signals.exit_code) from None
         # The time the budget check saw (logging, grids and checkpoints count as training time).
         self.elapsed = time.perf_counter() - start
-        bar.close()
-        return self.finish(images_per_s)
+        progress.close()
+        return self.finish(progress.images_per_s)
+
+    def _after_step(self, progress: Progress, epoch: int) -> int:
+        """What is due after a step: in-loop metrics, the stats line (with the images/s since
+        the last one), a snapshot (also when an epoch ended), a checkpoint. Returns the
+        sampler's epoch now (``epoch``: before the step)."""
+        log = self.cfg.log
+        if self.hooks.metrics_due(self.step):
+            self.evaluate()
+        if self.step % log.log_every == 0:
+            record = self.stats.flush(self.step, self._progress(progress.measure(self.step)))
+            progress.show(record)
+        new_epoch = self.s.sampler.epoch != epoch
+        if self.step % log.sample_every == 0 or new_epoch:
+            self.hooks.snapshot(self.step)
+        if self.step % log.checkpoint_every == 0:
+            self.save()
+        return self.s.sampler.epoch
 
     def _progress(self, images_per_s: float) -> dict[str, float]:
         """The values a stats line reports as they are (speed, epoch, training clock)."""
@@ -261,22 +255,6 @@ class Trainer:
             pending = pending[1:]
         return pending
 
-    def pretrain_discriminator(self) -> None:
-        """The loss's D warm-up on real batches (e.g. ACGAN's class head), before step 1.
-
-        Logged at step 0; it consumes real batches from the sampler like any D step, so a
-        resumed run (which never repeats it) continues the same data order.
-        """
-        s = self.s
-        s.discriminator.requires_grad_(True)
-        for _ in range(s.loss.pretrain_steps):
-            real, y_real = s.sampler.next()
-            out = self.runner.pretrain_loss(real, y_real)
-            self.runner.update("D", s.optimizers["D"], out.loss)
-            self.stats.add_many(out.stats)
-        self.stats.flush(0)
-        self.log(f"pre-trained D for {s.loss.pretrain_steps} steps on real data")
-
     def finish(self, images_per_s: float) -> dict[str, Any]:
         """Final grid, GIF, loss plot, last checkpoint and ``summary.json``."""
         if self.stats.names:  # steps since the last log line
@@ -301,14 +279,6 @@ class Trainer:
         self.stats.close()
         self.hooks.close(self.step)
         return summary
-
-    @staticmethod
-    def _postfix(record: dict[str, float]) -> str:
-        keys = [("D", "Loss/D"), ("G", "Loss/G"), ("D(x)", "Prob/D(x)"),
-                ("D(G(z))", "Prob/D(G(z))"), ("img/s", "Speed/images_per_s")]
-        parts = [f"{short}={record[k]:.3g}" for short, k in keys
-                 if record.get(k) is not None]
-        return " ".join(parts)
 
     def evaluate(self) -> None:
         """In-loop metrics (reported with the next stats line); keeps the best checkpoint."""

@@ -2,7 +2,10 @@
 
 :func:`build` turns a :class:`~ganforge.config.Config` into a :class:`Setup` — device, data,
 sampler, G, D, loss object, optimizers, noise — and refuses combinations that make no sense
-before any training starts. The loop (``loop.py``) then only walks steps.
+before any training starts. It also fixes the two plans the rest of training reads: the batch
+(:class:`~ganforge.data.batch_plan.BatchPlan`, per rank and over all ranks) and the loss's
+phases (:class:`~ganforge.losses.interface.PhasePlan`). The loop (``loop.py``) then only walks
+steps.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from typing import Any, Optional
 import torch
 
 from ganforge.config import Config, check_components
-from ganforge.data import BatchSampler, build_dataset
+from ganforge.data import BatchPlan, BatchSampler, build_dataset
 from ganforge.data.base import TensorData
 from ganforge.data.vectors import check_condition_use
 from ganforge.losses import LOSSES, GANLoss
+from ganforge.losses.interface import PhasePlan
 from ganforge.models import MODELS, Discriminator, Generator, build_models
 from ganforge.run.sampling import NoiseSampler
 from ganforge.runtime import pick_device, seed_everything
@@ -68,6 +72,16 @@ def check_combination(cfg: Config, data: Optional[TensorData] = None) -> None:
 
 @dataclass
 class Setup:
+    """The components of one run (see :func:`build`).
+
+    Attributes:
+        batches: samples per batch on this rank and over all ranks; the sampler, the fakes,
+            the EMA and the images/s statistic all count with it.
+        phases: the loss's schedule (pre-training steps, D steps per G step, lazy intervals).
+        schedule: the optimizers' per-step learning-rate and momentum schedule.
+        ema: the EMA of G, when enabled.
+    """
+
     cfg: Config
     device: torch.device
     data: TensorData
@@ -80,6 +94,8 @@ class Setup:
     noise: NoiseSampler
     model_args: dict[str, Any]
     record: dict[str, Any]
+    batches: BatchPlan
+    phases: PhasePlan
     ema: Optional[EMA] = None
 
     @property
@@ -94,6 +110,7 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     device = rank_device(pick_device(cfg.train.device), current())  # torchrun: cuda:LOCAL_RANK
+    batches = BatchPlan(cfg.train.batch_size, world_size, rank)  # the run's one batch size
     check_combination(cfg)
     data = build_dataset(cfg.data)
     check_combination(cfg, data)
@@ -111,7 +128,7 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
         "G": build_optimizer(G.parameters(), cfg.optim, lrs["G"]),
         "D": build_optimizer(D.parameters(), cfg.optim, lrs["D"]),
     }
-    sampler = BatchSampler(data, cfg.train.batch_size, device, cfg.train.seed, rank, world_size)
+    sampler = BatchSampler.from_plan(data, batches, device, cfg.train.seed)
     # Attribute vectors are drawn from the data's own label rows (their joint distribution).
     pool = data.y if multi_label and n_classes else None
     noise = NoiseSampler(cfg.model.z_dim, cfg.model.z_dist, n_classes, device, label_pool=pool,
@@ -120,6 +137,7 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> Setup:
     ema = None
     if t.ema > 0 or t.ema_half_life is not None:
         ema = EMA(G, t.ema or 0.999, t.ema_start, half_life=t.ema_half_life, rampup=t.ema_rampup,
-                  images_per_step=t.batch_size * world_size)
+                  images_per_step=batches.global_batch)
     return Setup(cfg, device, data, sampler, G, D, loss, optimizers, Schedule(cfg.optim, lrs),
-                 noise, model_args, model_record(cfg, data, model_args), ema)
+                 noise, model_args, model_record(cfg, data, model_args), batches,
+                 loss.phase_plan(), ema)

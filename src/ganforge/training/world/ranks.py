@@ -6,7 +6,8 @@ joins one process group (:func:`session`: NCCL on CUDA, gloo on the CPU, ``train
 to override) and:
 
 - trains on its shard of the data (``BatchSampler(rank, world_size)``: rank r takes every
-  N-th sample of the epoch's permutation), with ``train.batch_size`` samples *per rank*;
+  N-th sample of the epoch's permutation), with ``train.batch_size`` samples *per rank*: the
+  run's :class:`~ganforge.data.batch_plan.BatchPlan`, whose global batch is N times that;
 - builds G and D from the same seed (identical weights; DDP broadcasts them anyway), then draws
   its own latents, dropout masks and penalty points: before every step the torch RNG is seeded
   from ``(train.seed, rank, step)`` (:func:`step_seed`), so the ranks' streams differ and a
@@ -43,6 +44,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 import torch
 import torch.distributed as dist
 
+from ganforge.data.batch_plan import BatchPlan
+from ganforge.data.sampler import BatchSampler
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.run.lock import RunLock
 from ganforge.runtime import pick_device
@@ -153,32 +156,33 @@ class World:
             if held is not None and self.is_main:
                 held.release()
 
-    def sampler_state(self, state: Mapping[str, Any], sampler: Any,
+    def sampler_state(self, state: Mapping[str, Any], sampler: BatchSampler,
                       log: Callable[[str], None]) -> Mapping[str, Any]:
         """A checkpoint's sampler state, fitted to this run's world size.
 
         Written by another number of processes, a checkpoint continues at the same point of its
-        epoch: ranks take strided slices of one permutation, so after ``position`` steps of
-        ``batch_size`` × ``world_size`` the first ``position·batch_size·world_size`` samples of
-        the epoch are used, whatever the split. (A world size that does not divide that count
-        repeats the few samples of a partial batch.) The same world size keeps the exact state.
+        epoch: ranks take strided slices of one permutation, so after ``position`` batches of
+        the writer's global batch the first ``position × global batch`` samples of the epoch
+        are used, whatever the split. (A global batch that does not divide that count repeats
+        the few samples of a partial batch.) The same world size keeps the exact state.
 
         Args:
             state: the checkpoint's ``sampler`` entry.
-            sampler: this run's :class:`~ganforge.data.BatchSampler`.
+            sampler: this run's sampler (its :class:`~ganforge.data.batch_plan.BatchPlan`).
             log: where to say that the split changed.
         """
-        saved = int(state.get("world_size", 1))
-        if saved == sampler.world_size:
+        plan, saved = sampler.plan, int(state.get("world_size", 1))
+        if saved == plan.world_size:
             return state
-        used = int(state["position"]) * int(state.get("batch_size", sampler.batch_size)) * saved
-        epoch, position = int(state["epoch"]), used // (sampler.batch_size * sampler.world_size)
+        written = BatchPlan(int(state.get("batch_size", plan.per_rank)), saved)
+        used = int(state["position"]) * written.global_batch
+        epoch, position = int(state["epoch"]), used // plan.global_batch
         if position >= sampler.steps_per_epoch:
             epoch, position = epoch + 1, 0
         log(f"the checkpoint was written by {saved} process(es), this run has "
-            f"{sampler.world_size}: continuing epoch {epoch} after its first {used} samples")
-        return dict(state, epoch=epoch, position=position, world_size=sampler.world_size,
-                    batch_size=sampler.batch_size)
+            f"{plan.world_size}: continuing epoch {epoch} after its first {used} samples")
+        return dict(state, epoch=epoch, position=position, world_size=plan.world_size,
+                    batch_size=plan.per_rank)
 
 
 def current() -> World:
