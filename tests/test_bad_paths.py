@@ -107,7 +107,8 @@ def test_datasets_without_a_root_ignore_it(a_file):
 
 
 def test_every_dataset_declares_its_root():
-    declared = {name: root_declaration(name) for name in DATASETS}
+    declared = {name: root_declaration(name) for name in DATASETS
+                if not DATASETS.origin(name)}  # ganforge's own, not installed plugins
     assert all(isinstance(d, DataRoot) for d in declared.values())
     assert sorted(n for n, d in declared.items() if not d.downloads) == [
         "arrays", "digits", "image-folder", "synthetic", "toy-2d"]

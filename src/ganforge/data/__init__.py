@@ -28,7 +28,8 @@ from ganforge.data import (  # noqa: F401  (imported so that each module registe
     stacked_mnist,
     pairs,
 )
-from ganforge.data.base import DATASETS, TensorData, check_root, data_root, default_root
+from ganforge.data.base import (DATASETS, TensorData, check_root, data_root, default_root,
+                                root_declaration)
 from ganforge.data.batch_plan import BatchPlan
 from ganforge.data.sampler import BatchSampler
 from ganforge.data.transforms import resize, to_channels
@@ -65,9 +66,14 @@ KNOWN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
 }
 
 
-# Datasets that are generated, or read from the user's own file, cost nothing to build: their
-# shape and labels come from the data itself rather than from KNOWN_SHAPES.
-BUILT_FOR_SHAPE = ("toy-2d", "synthetic", "arrays")
+
+
+def cheap_to_build(name: str) -> bool:
+    """Whether dataset ``name`` costs nothing to build: generated or embedded (it reads no
+    root) or read from one file of the user's. Its shape and labels then come from the data
+    itself rather than from :data:`KNOWN_SHAPES` (a plugin's generated dataset included)."""
+    declared = root_declaration(name)
+    return not declared.wants or declared.file
 
 
 def shape_without_loading(cfg) -> tuple[tuple[int, ...], int, bool]:
@@ -79,7 +85,7 @@ def shape_without_loading(cfg) -> tuple[tuple[int, ...], int, bool]:
     """
     name = cfg.name
     DATASETS.get(name)  # an unknown name fails with the list of valid ones
-    if name in BUILT_FOR_SHAPE:
+    if cheap_to_build(name):
         data = build_dataset(cfg)
         if data.y is not None and data.y.dim() == 2:
             return tuple(data.shape), int(data.y.shape[1]), True

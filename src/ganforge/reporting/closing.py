@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ganforge.config import Config
-from ganforge.data import BUILT_FOR_SHAPE, build_dataset
+from ganforge.data import build_dataset, cheap_to_build
 from ganforge.errors import GanforgeError
 from ganforge.metrics.base import per_class_line, protocol_line
 from ganforge.metrics.condition import condition_targets
@@ -117,7 +117,7 @@ def _reference_split(cfg: Config) -> str:
     """``test`` unless the data has no test split (an arrays file without x_test): then the
     training split, which the hint then names. Only data that costs nothing to build is tried;
     the others all have a test split."""
-    if cfg.data.name not in BUILT_FOR_SHAPE:
+    if not cheap_to_build(cfg.data.name):
         return "test"
     try:
         build_dataset(replace(cfg.data, split="test", limit=None))
