@@ -35,6 +35,7 @@ from ganforge.data.base import NO_ROOT, DataRoot, TensorData
 from ganforge.errors import ConfigError, DataError, GanforgeError
 from ganforge.losses.aids.base import Aid, DBatch
 from ganforge.losses.base import GANLoss, LossOutput
+from ganforge.losses.interface import DiscriminatorView, PhasePlan
 from ganforge.metrics.base import FeatureExtractor, MetricResult
 from ganforge.metrics.context import EvalContext
 from ganforge.models.base import (Discriminator, DOutput, Generator, ModelSpec, NetSettings,
@@ -46,6 +47,7 @@ from ganforge.settings import (Rule, at_least, between, each, one_of, optional, 
 __all__ = [
     "AIDS", "DATASETS", "LOSSES", "METRICS", "MODELS",
     "Aid", "ConfigError", "DBatch", "DOutput", "DataError", "DataRoot", "Discriminator",
+    "DiscriminatorView", "PhasePlan",
     "EvalContext", "FeatureExtractor", "GANLoss", "GanforgeError", "Generator", "LossOutput",
     "MetricResult", "ModelSpec", "NO_ROOT", "NetSettings", "Rule", "TensorData", "at_least",
     "between", "conditioning", "each", "one_of", "optional", "positive", "setting",
