@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     from ganforge.metrics.evaluate import add_evaluate_parser
     from ganforge.metrics.evaluator import add_train_evaluator_parser
+    from ganforge.bench.command import add_bench_parser
     from ganforge.data.usercache import add_cache_parser
     from ganforge.run.export import add_export_parser
     from ganforge.run.generate import add_generate_parser
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_evaluator_parser(sub)
     _report_parsers(sub)
     add_cache_parser(sub)
+    add_bench_parser(sub)
     p = sub.add_parser("list", help="list presets, models, losses and datasets",
                        description="List what ganforge can train with (plugins included). "
                        "Examples: ganforge list; ganforge list --details wgan-gp; ganforge list "
@@ -250,6 +252,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ganforge.bench.command import cmd_bench as run
+
+    return run(args)
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from ganforge.data.usercache import cmd_cache as run
 
@@ -273,7 +281,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "export": cmd_export,
             "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "list": cmd_list,
             "summary": cmd_summary, "report": cmd_report, "compare": cmd_compare,
-            "cache": cmd_cache}
+            "cache": cmd_cache, "bench": cmd_bench}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
