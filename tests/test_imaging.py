@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from ganforge.imaging.animation import _subsample_indices
 from ganforge.imaging import (
-    _subsample_indices,
     label_grid,
     make_grid,
     save_animation,
