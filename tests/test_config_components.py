@@ -142,10 +142,10 @@ def test_list_details_prints_a_components_settings(capsys):
 
 
 def test_the_committed_reference_is_generated_from_the_declarations():
-    committed = (REPO / "docs" / "reference.md").read_text()
+    committed = (REPO / "docs" / "reference" / "settings.md").read_text()
     assert committed == reference_markdown(builtin_only=True), (
-        "docs/reference.md is out of date: ganforge list --reference --builtin > "
-        "docs/reference.md")
+        "docs/reference/settings.md is out of date: ganforge list --reference --builtin > "
+        "docs/reference/settings.md")
     for section in ("data", "model", "loss", "optim", "train", "log", "eval", "diagnostics"):
         assert f"### `{section}`" in committed
     assert "| `loss.gp_weight` | float | `10.0` | >= 0 |" in committed

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--reference", action="store_true", help="every setting of every "
                      "component, as markdown")
     p.add_argument("--builtin", action="store_true", help="with --reference: only what ships "
-                   "with ganforge (docs/reference.md), not installed plugins")
+                   "with ganforge (docs/reference/settings.md), not installed plugins")
     p = sub.add_parser("summary", help="print G and D layer tables of a preset")
     p.add_argument("preset")
     p.add_argument("--set", "-s", dest="overrides", action="append", default=[])

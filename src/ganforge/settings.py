@@ -11,7 +11,7 @@ are made with :func:`setting`: a default, a one-line doc and the rule a value mu
 The config (``ganforge.config``) builds each section from the chosen component's declaration, so
 ``--set loss.gp_weight=5`` reaches exactly that field, with its type and its check, and a key
 the component does not have is refused with the keys it has. ``ganforge list --details NAME``
-and the generated reference (``docs/reference.md``) read the same declarations.
+and the generated reference (``docs/reference/settings.md``) read the same declarations.
 
 A rule (:class:`Rule`) knows its words ("must be >= 0") so that docs and errors say the same
 thing. A settings class may add a method ``check(self, prefix)`` for rules that tie several of

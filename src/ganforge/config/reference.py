@@ -1,9 +1,9 @@
 """What every setting is, from the declarations themselves: ``ganforge list --details NAME``
-and the generated reference (``docs/reference.md``, ``ganforge list --reference``).
+and the generated reference (``docs/reference/settings.md``, ``ganforge list --reference``).
 
 Nothing here is written by hand about a setting: the names, types, defaults, rules and one-line
 docs come from the dataclasses the sections and components declare (``ganforge.settings``), so
-the reference cannot drift from the code — a test rebuilds ``docs/reference.md`` and compares.
+the reference cannot drift from the code — a test rebuilds ``docs/reference/settings.md`` and compares.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def _text_block(title: str, infos: list[SettingInfo], prefix: str) -> str:
 
 
 def reference_markdown(builtin_only: bool = False) -> str:
-    """The reference of every setting, as markdown (``docs/reference.md`` with
+    """The reference of every setting, as markdown (``docs/reference/settings.md`` with
     ``builtin_only``: the components that ship with ganforge, not installed plugins)."""
     out = ["# Settings reference", "",
            "Generated from the declarations (`ganforge list --reference --builtin`); do not "

@@ -3,7 +3,7 @@ loss sections (a chosen dataset, model family or loss adds its own, see ``compon
 the optimiser, training, logging, evaluation and diagnostics sections.
 
 Each setting is declared once with its default and its one-line doc (``ganforge.settings``);
-``ganforge list --details`` and ``docs/reference.md`` show them. Rules tied to one value live
+``ganforge list --details`` and ``docs/reference/settings.md`` show them. Rules tied to one value live
 in the declarations; the checks across sections are in ``validate.py``.
 """
 
