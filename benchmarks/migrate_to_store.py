@@ -9,9 +9,9 @@ of the readers below and of each file. What each record holds:
 
 * ``source``: the file and where in it, ``benchmarks/results/speed_cpu.json#presets[3]``,
   ``benchmarks/results/sweeps/cgan-mnist.jsonl#L4``. The quality run logs
-  (``quality_runs.jsonl``, ``quality_runs_v1.jsonl``) were removed once migrated, by the commit
-  named in :data:`REMOVED_BY`; their sources' line numbers are those of the files in its parent
-  (``git show REMOVED_BY^:benchmarks/results/quality_runs.jsonl``). The other files stay: their
+  (``quality_runs.jsonl``, ``quality_runs_v1.jsonl``) were removed once migrated, by commit
+  5599377 (:data:`REMOVED_BY`); their sources' line numbers are those of the files in its parent
+  (``git show 5599377^:benchmarks/results/quality_runs.jsonl``). The other files stay: their
   pages are built from them, and their benchmarks still write them.
 * ``values``: the numbers exactly as the file has them, nested keys joined by ``/``; a quality
   run's scored points under ``"<minutes>min/<key>"``. JSON has no NaN: the NaN per-class
@@ -73,7 +73,7 @@ from ganforge.config import resolve  # noqa: E402
 from ganforge.errors import ConfigError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-REMOVED_BY = "the commit that removes them"
+REMOVED_BY = "5599377"  # the commit that removed the quality run logs once migrated
 MISSING = object()
 
 
