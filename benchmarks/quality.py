@@ -8,8 +8,8 @@ Run from the repository root on an otherwise idle machine, after training the ev
     .venv/bin/python benchmarks/quality.py --summarise-only     # rebuild the tables and plot
     .venv/bin/python benchmarks/quality.py --quick              # pipeline check, ~2 minutes
 
-Protocol (``quality-v2``; the records of the earlier protocol are in
-``results/quality_runs_v1.jsonl``):
+Protocol (``quality-v2``; the records of the earlier protocol are in the results store too,
+under ``quality-v1``):
 
 * Models: the conditional presets ``cgan-mnist``, ``cdcgan-mnist``, ``projection-mnist``,
   ``acgan-mnist`` and the unconditional ``dcgan-mnist``, ``wgan-gp-mnist``, ``hinge-sn-mnist``,
@@ -46,11 +46,13 @@ Protocol (``quality-v2``; the records of the earlier protocol are in
   same minutes with the same clock test. Headline per preset: X = its typical
   loop's best point on its curve (normally 15 minutes); minutes each needs to reach X, linear
   in log-minutes between curve points, and their ratio.
-* Results: one JSON line per run appended to ``results/quality_runs.jsonl`` (so the benchmark can
-  be split across invocations or resumed with ``--skip-done``; each preset run records a
-  fingerprint of the settings it trained with, and a run of an earlier form of its preset is
-  neither skipped to nor summarised), summarised per kind of CPU (each record names its
-  CPU; runs compare only with runs of the same kind of machine, see :func:`machine_slug`) into
+* Results: one record per run appended to the results store ``results/records.jsonl``
+  (``ganforge.bench``; ``quality_store.py`` says what a run's record holds), so the benchmark
+  can be split across invocations or resumed with ``--skip-done``. Each preset run records the
+  fingerprint of the settings it trained with (its ``config.json``), and a run of an earlier
+  form of its preset is stale (``ganforge bench status``): neither skipped to nor summarised.
+  The runs are summarised per kind of CPU (each record names its CPU; runs compare only with
+  runs of the same kind of machine, see :func:`machine_slug`) into
   ``results/quality_cpu_<cpu>.{json,md}`` (mean ± std over seeds, the issue's targets, the
   typical loops beside their presets, time to quality, load averages, commands, machine) and
   the plot ``results/quality_time_to_quality_<cpu>.png``. Presets on ``mnist-pairs`` or
@@ -73,8 +75,10 @@ from typing import Any, Optional
 import baseline  # benchmarks/ is on sys.path when run as a script
 import quality_report as qr
 import quality_score as qs
+import quality_store
 import report
-from sweep import trained_settings  # benchmarks/sweep.py
+from ganforge.bench import Store, settings_fingerprint
+from ganforge.bench.store import ganforge_version
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -126,49 +130,6 @@ def plan(args: argparse.Namespace) -> list[Job]:
                     jobs.append(Job("many-modes" if many else kind, name, seed, args.minutes,
                                     [] if many else below(args.curve_minutes, args.minutes)))
     return jobs
-
-
-# train.* keys the benchmark sets per run (budget, seed, threads), left out of a preset's settings,
-# and train.* keys that never change what is trained (when a checkpoint is written: a resumed
-# run is bit-identical to one never stopped), so records made before such a key existed stay
-# current
-PER_RUN_TRAIN_KEYS = ("seed", "minutes", "steps", "epochs", "threads", "device",
-                      "checkpoint_minutes")
-
-
-def settings_fingerprint(cfg: dict[str, Any]) -> str:
-    """A fingerprint of a resolved config's (``Config.to_dict()``, a run's ``config.json``)
-    trained settings (``sweep.trained_settings``), less the per-run keys."""
-    import hashlib
-
-    settings = trained_settings(cfg)
-    settings["train"] = {k: v for k, v in settings["train"].items()
-                         if k not in PER_RUN_TRAIN_KEYS}
-    text = json.dumps(settings, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def preset_settings(name: str, extra: list[str]) -> str:
-    """The fingerprint of what preset ``name`` trains with now under the ``--set`` overrides
-    ``extra``; ``""`` for a name that is no preset (a preset since removed)."""
-    from ganforge.config import resolve
-    from ganforge.errors import ConfigError
-
-    try:
-        cfg = resolve(name, overrides=list(extra)).to_dict()
-    except ConfigError:
-        return ""  # none of its runs is current
-    return settings_fingerprint(cfg)
-
-
-def current(record: dict[str, Any]) -> bool:
-    """Whether a logged run trained with its preset as the preset resolves now (under the run's
-    own ``--set`` overrides): a run of an earlier form of a preset is neither skipped to by
-    ``--skip-done`` nor summarised. Typical loops (fixed code in ``baseline.py``) always are."""
-    if record["kind"] == "typical":
-        return True
-    now = preset_settings(record["name"], record.get("extra_overrides", []))
-    return bool(now) and record.get("settings_sha") == now
 
 
 def below(minutes: list[float], budget: float) -> list[float]:
@@ -237,7 +198,7 @@ def train_typical(job: Job, args: argparse.Namespace, folder: Path) -> tuple[dic
     loop = baseline.build_typical(job.name, job.seed, Path(args.data_root))
     facts = loop.train_for(job.budget, job.timed, folder)
     facts["dataset"] = "mnist"
-    facts["settings_sha"] = ""  # fixed code, no preset
+    facts["settings_sha"] = ""  # fixed code, no preset: never stale
     return facts, loop.images_per_step(), loop.conditional
 
 
@@ -290,7 +251,7 @@ def build_results(records: list[dict[str, Any]], args: argparse.Namespace, score
     scored_alike = [r for r in records if same_scoring(r, scorer, args.cpu)]
     mine, earlier = [], set()
     for r in scored_alike:
-        if current(r):
+        if r["current"]:  # judged by the store (quality_store.load_runs)
             mine.append(r)
         else:
             earlier.add(r["name"])
@@ -352,10 +313,11 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--runs", default=str(REPO / "runs" / "quality"),
                    help="run folders (and the reference npz files) go here")
     p.add_argument("--results", default=str(RESULTS), help="folder of the results files")
-    p.add_argument("--log", help="JSONL run log (default: RESULTS/quality_runs.jsonl)")
+    p.add_argument("--store", help="the results store each run is appended to (default: "
+                   "RESULTS/records.jsonl; --quick: RESULTS/records_quick.jsonl)")
     p.add_argument("--skip-done", action="store_true",
-                   help="skip runs the log already holds (same model, seed, budget, evaluator, "
-                   "kind of CPU)")
+                   help="skip runs the store already holds, current (same model, seed, budget, "
+                   "evaluator, kind of CPU, settings its preset resolves to now)")
     p.add_argument("--summarise-only", action="store_true", help="rebuild the results only")
     p.add_argument("--quick", action="store_true", help="pipeline check: two presets, two "
                    "typical loops, seconds-long budgets, 500 samples against 1,000 digits; "
@@ -370,7 +332,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     if args.curve_seeds is None:
         args.curve_seeds = args.seeds[:1]
     suffix = "_quick" if args.quick else ""
-    args.log = Path(args.log or Path(args.results) / f"quality_runs{suffix}.jsonl")
+    args.store = Path(args.store or Path(args.results) / f"records{suffix}.jsonl")
     args.cpu = report.cpu_model()
     slug = machine_slug(args.cpu) + suffix
     args.stem = Path(args.results) / f"quality_cpu_{slug}"
@@ -391,19 +353,20 @@ def main(argv: Optional[list[str]] = None, evaluator: Any = None) -> int:
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     scorer = qs.make_scorer(evaluator or args.evaluator, Path(args.runs), args.samples,
                             args.reference_n)
-    records = read_log(args.log)
+    store = Store(args.store)
+    records = qr.load_runs(store)
     if not args.summarise_only:
-        # judging a run current resolves its preset, so only when --skip-done asks
         done = {(r["kind"], r["name"], r["seed"], r["budget_minutes"]) for r in records
-                if args.skip_done and same_scoring(r, scorer, args.cpu) and current(r)}
+                if args.skip_done and same_scoring(r, scorer, args.cpu) and r["current"]}
+        code = ganforge_version()
         for job in plan(args):
             if (job.kind, job.name, job.seed, job.budget) in done:
                 continue
-            record = run_job(job, args, scorer)
-            with open(args.log, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            records.append(record)
-            print(one_line(record), flush=True)
+            run = run_job(job, args, scorer)
+            record = store.append(quality_store.to_record(run, code=code, cores=os.cpu_count()))
+            records.append(dict(quality_store.from_record(record),
+                                current=not store.is_stale(record)))
+            print(one_line(run), flush=True)
     floor = qs.real_floor(scorer, Path(args.data_root), Path(args.runs))
     res = build_results(records, args, scorer, floor)
     for path in write_results(res, args.curve_png, args.stem):
@@ -430,12 +393,6 @@ def machine_slug(cpu: str) -> str:
     words = [w for w in re.sub(r"\(\w+\)|[^A-Za-z0-9 ]", " ", cpu).lower().split()
              if w not in ("processor", "cpu")]
     return "-".join(words[:2]) or "unknown"
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    if not Path(path).is_file():
-        return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def one_line(r: dict[str, Any]) -> str:

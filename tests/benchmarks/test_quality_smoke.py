@@ -8,13 +8,16 @@ The benchmark lives in ``benchmarks/`` (scripts, not a package), so the folder i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from ganforge.bench import Store, preset_fingerprint, settings_fingerprint
 from ganforge.config import resolve
 from ganforge.models.base import DOutput
 from tests.benchmarks.conftest import import_benches
@@ -24,7 +27,7 @@ from tests.metrics import FakeExtractor
 @pytest.fixture
 def bench(monkeypatch):
     return import_benches(monkeypatch, "quality", "quality_report", "quality_score", "baseline",
-                          "report")
+                          "report", "quality_store")
 
 
 def point(minutes, step, **values):
@@ -120,27 +123,73 @@ def test_plan_shares_the_curve_seed_unless_told(bench):
     assert [(j.seed, j.budget) for j in q.plan(args)] == [(0, 15), (0, 5)]
 
 
-def test_runs_of_an_earlier_preset_are_not_current(bench):
-    q = bench.quality
-    now = q.preset_settings("cgan-mnist", [])
-    assert len(now) == 16 and now == q.preset_settings("cgan-mnist", [])
-    # the per-run keys do not change the settings; a model, loss or optim key does
-    assert q.preset_settings("cgan-mnist", ["train.seed=3", "train.minutes=1"]) == now
-    assert q.preset_settings("cgan-mnist", ["model.d_dropout=0.3"]) != now
-    assert q.preset_settings("no-such-preset", []) == ""
-    run = dict(record("cgan-mnist", 0, 5, []), settings_sha=now, extra_overrides=[])
-    assert q.current(run)
-    assert not q.current(dict(run, settings_sha="0" * 16))
-    assert not q.current({k: v for k, v in run.items() if k != "settings_sha"})
-    assert q.current(record("typ", 0, 5, [], kind="typical"))
-    gone = dict(record("no-such-preset", 0, 5, []), settings_sha="", extra_overrides=[])
-    assert not q.current(gone)
-    # each run is judged under its own --set overrides
+def logged(name, kind="preset", sha=None, overrides=(), **kw):
+    """A run as quality.py builds it, with two scored points."""
+    c = dict(acc=0.99, worst=0.96, twin_acc=0.99, disagreement=0.01)
+    run = dict(record(name, 0, 5, [point(1, 10, fid=3.0, **c),
+                                   point(5, 50, fid=2.5, per_class=[0.9, 1.0], **c)], kind=kind),
+               threads=2, steps=50, train_s=300.01, images_per_s=10.67, dataset="mnist",
+               settings_sha="" if kind == "typical" else sha, wall_s=302.5,
+               loadavg_before=[0.5, 0.25, 0.125], loadavg_after=[2.0, 1.5, 1.0],
+               extra_overrides=list(overrides), command="python benchmarks/quality.py",
+               date_utc="2026-12-01 10:00", evaluator="fake-lenet", n_samples=200,
+               score_s=4.5, cpu_model="Test CPU")
+    return dict(run, **kw)
+
+
+def test_a_run_is_one_store_record_and_back(bench):
+    qs = bench.quality_store
+    run = logged("cgan-mnist", sha="0123456789abcdef")
+    rec = qs.to_record(run, source="benchmarks/results/quality_runs.jsonl#L7")
+    assert (rec.bench, rec.name, rec.origin, rec.date) == ("quality", "cgan-mnist", "measured",
+                                                          "2026-12-01T10:00Z")
+    assert rec.values == {
+        "steps": 50, "train_s": 300.01, "images_per_s": 10.67, "wall_s": 302.5, "score_s": 4.5,
+        "1min/step": 10, "1min/elapsed_s": 60, "1min/images_per_s": 100.0,
+        "1min/precision": 0.5, "1min/recall": 0.5, "1min/fid": 3.0, "1min/acc": 0.99,
+        "1min/worst": 0.96, "1min/twin_acc": 0.99, "1min/disagreement": 0.01,
+        "5min/step": 50, "5min/elapsed_s": 300, "5min/images_per_s": 100.0,
+        "5min/precision": 0.5, "5min/recall": 0.5, "5min/fid": 2.5,
+        "5min/per_class": [0.9, 1.0], "5min/acc": 0.99, "5min/worst": 0.96,
+        "5min/twin_acc": 0.99, "5min/disagreement": 0.01}
+    assert rec.protocol == {
+        "name": "quality-v2", "kind": "preset", "seed": 0, "budget_minutes": 5,
+        "threads": 2, "conditional": True, "compare_with": "typ", "dataset": "mnist",
+        "evaluator": "fake-lenet", "n_samples": 200, "run_dir": "runs/cgan-mnist",
+        "points": [{"minutes": 1, "checkpoint": "min_1"}, {"minutes": 5, "checkpoint": "min_5"}]}
+    assert rec.machine == {"cpu": "Test CPU", "cores": "unknown", "threads": 2,
+                           "load_before": [0.5, 0.25, 0.125], "load_after": [2.0, 1.5, 1.0],
+                           "gpu": None}
+    assert (rec.settings_sha, rec.settings_of) == ("0123456789abcdef",
+                                                   {"preset": "cgan-mnist", "overrides": []})
+    assert rec.ganforge == {"version": "unknown", "commit": "unknown"}
+    assert qs.from_record(rec) == dict(run, date_utc="2026-12-01T10:00Z")
+    typical = qs.to_record(logged("typ", kind="typical"))
+    assert (typical.settings_sha, typical.settings_of, typical.source) == (None, None, None)
+    assert qs.from_record(typical) == dict(logged("typ", kind="typical"),
+                                           date_utc="2026-12-01T10:00Z")
+
+
+def test_runs_of_an_earlier_preset_are_stale_in_the_store(bench, tmp_path):
+    qs = bench.quality_store
+    now = preset_fingerprint("cgan-mnist")
     dropout = ["model.d_dropout=0.3"]
-    assert q.current(dict(run, settings_sha=q.preset_settings("cgan-mnist", dropout),
-                          extra_overrides=dropout))
+    store = Store(tmp_path / "records.jsonl")
+    for run in (logged("cgan-mnist", sha=now),
+                logged("cgan-mnist", sha="0" * 16),                  # an earlier form
+                logged("typ", kind="typical"),                       # fixed code
+                logged("no-such-preset", sha=now),                   # a preset since removed
+                logged("cgan-mnist", sha=preset_fingerprint("cgan-mnist", dropout),
+                       overrides=dropout)):                          # judged under its --set
+        store.append(qs.to_record(run))
+    store.append(dataclasses.replace(qs.to_record(logged("cgan-mnist", sha=now)),
+                                     protocol={"name": "quality-v1", "kind": "preset"}))
+    runs = qs.load_runs(store)  # this protocol's runs only
+    assert [(r["name"], r["current"]) for r in runs] == [
+        ("cgan-mnist", True), ("cgan-mnist", False), ("typ", True), ("no-such-preset", False),
+        ("cgan-mnist", True)]
     # a run's own saved config gives the fingerprint its preset resolves to
-    assert q.settings_fingerprint(json.loads(resolve("cgan-mnist").to_json())) == now
+    assert settings_fingerprint(json.loads(resolve("cgan-mnist").to_json())) == now
 
 
 # ----------------------------------------------------------------------------- typical loops
@@ -190,13 +239,21 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     argv = ["--presets", "cgan-mnist", "dcgan-mnist", "--typical", "typical-cgan",
             "--seeds", "0", "1", "--minutes", "0.02", "--curve-minutes", "0.01", "0.02", "0.04",
             "--samples", "200", "--reference-n", "500", "--threads", "1",
-            "--data-root", str(mnist_root),
-            "--runs", str(runs), "--results", str(results), "--log", str(tmp_path / "log.jsonl")]
+            "--data-root", str(mnist_root), "--runs", str(runs), "--results", str(results),
+            "--store", str(tmp_path / "records.jsonl")]
     assert bench.quality.main(argv, evaluator=FakeExtractor()) == 0
     paths = bench.quality.parse_args(argv)  # results/quality_cpu_<kind of CPU>.*
     stem, png, cpu = paths.stem, paths.curve_png, bench.report.cpu_model()
     assert stem.name == "quality_cpu_" + bench.quality.machine_slug(cpu)
-    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    store = Store(tmp_path / "records.jsonl")
+    written = store.records()  # one record per run, measured now by this ganforge
+    assert {(r.bench, r.origin, r.source, r.machine["cores"]) for r in written} == {
+        ("quality", "measured", None, os.cpu_count())}
+    assert all(r.ganforge["version"] and r.date.endswith("Z") for r in written)
+    assert [r.settings_of for r in written] == [{"preset": n, "overrides": []} for n in (
+        "cgan-mnist", "cgan-mnist", "dcgan-mnist", "dcgan-mnist")] + [None, None]
+    assert store.stale() == []
+    records = bench.quality_store.load_runs(store)
     assert [(r["name"], r["seed"], r["budget_minutes"]) for r in records] == [
         ("cgan-mnist", 0, 0.04), ("cgan-mnist", 1, 0.02), ("dcgan-mnist", 0, 0.04),
         ("dcgan-mnist", 1, 0.02), ("typical-cgan", 0, 0.04), ("typical-cgan", 1, 0.02)]
@@ -215,8 +272,8 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     assert {r["name"]: r["conditional"] for r in records} == {
         "cgan-mnist": True, "dcgan-mnist": False, "typical-cgan": True}
     assert records[0]["compare_with"] == "typical-cgan" and records[4]["kind"] == "typical"
-    assert records[0]["settings_sha"] == bench.quality.preset_settings("cgan-mnist", [])
-    assert records[4]["settings_sha"] == ""
+    assert written[0].settings_sha == preset_fingerprint("cgan-mnist")
+    assert written[4].settings_sha is None and records[4]["settings_sha"] == ""
 
     res = json.loads(stem.with_suffix(".json").read_text())
     assert res["floor"]["n"] == 200 and res["floor"]["reference_overlap"] == 0
@@ -245,7 +302,7 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     assert runs_table(stem.with_suffix(".md").read_text()) == runs_table(md)
 
     # a run of an earlier form of a preset is neither summarised nor skipped to
-    log = tmp_path / "log.jsonl"
+    log = store.path
     lines = log.read_text().splitlines()
     stale = json.loads(lines[2])
     stale["settings_sha"] = "0" * 16
@@ -257,14 +314,14 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     assert "earlier form of `dcgan-mnist`" in stem.with_suffix(".md").read_text()
     assert bench.quality.main(argv + ["--skip-done"], evaluator=FakeExtractor()) == 0
     rerun = [json.loads(line) for line in log.read_text().splitlines()][len(lines):]
-    assert [(r["name"], r["seed"], r["budget_minutes"]) for r in rerun] == [
-        ("dcgan-mnist", 0, 0.04)]
+    assert [(r["name"], r["protocol"]["seed"], r["protocol"]["budget_minutes"])
+            for r in rerun] == [("dcgan-mnist", 0, 0.04)]
 
     # a run of another kind of machine is left out of this machine's tables
     lines = log.read_text().splitlines()
     other = json.loads(lines[1])
-    assert (other["name"], other["seed"]) == ("cgan-mnist", 1)
-    other["cpu_model"] = "Other CPU 9000"
+    assert (other["name"], other["protocol"]["seed"]) == ("cgan-mnist", 1)
+    other["machine"]["cpu"] = "Other CPU 9000"
     log.write_text("\n".join([lines[0], json.dumps(other)] + lines[2:]) + "\n")
     assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
     res = json.loads(stem.with_suffix(".json").read_text())
@@ -272,7 +329,7 @@ def test_the_whole_benchmark_on_seconds(bench, tmp_path, monkeypatch, mnist_root
     assert "1 logged runs of another kind of machine" in stem.with_suffix(".md").read_text()
     # a page with no conditional run says so instead of showing the floor row alone
     log.write_text("\n".join(line for line in log.read_text().splitlines()
-                             if json.loads(line)["conditional"] is False) + "\n")
+                             if json.loads(line)["protocol"]["conditional"] is False) + "\n")
     assert bench.quality.main(argv + ["--summarise-only"], evaluator=FakeExtractor()) == 0
     md = stem.with_suffix(".md").read_text()
     conditional = md.split("## Conditional models")[1].split("## Unconditional models")[0]
