@@ -139,3 +139,17 @@ def test_resume_via_cli(trained_cgan, capsys):
     code, out, _ = run_cli(capsys, "train", "--resume", str(trained_cgan), "--steps", "4")
     assert code == 0
     assert json.loads((trained_cgan / "summary.json").read_text())["steps"] == 4
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`ganforge list | head -1`: the reader leaves early; no traceback, the shell's 141.
+    (The pipe is closed before the command writes, so its first write meets the closed pipe.)"""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err

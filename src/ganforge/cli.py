@@ -7,6 +7,7 @@ Every user-fixable problem is a :class:`~ganforge.errors.GanforgeError`: printed
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -302,6 +303,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:  # outside training (loading data, scoring): nothing to keep
         print("ganforge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ganforge list | head`): not an error of ours. Point stdout at
+        # nothing so the interpreter's final flush does not fail again on exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a process a closed pipe ended
 
 
 if __name__ == "__main__":
