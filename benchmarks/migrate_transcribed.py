@@ -8,7 +8,10 @@
 * ``results/kmnist_gpu_screen.md``: KMNIST ACGAN settings screened on an H200 at the CPU's step
   count (the results folders stayed on the GPU machine).
 * The quick start's two seeds: the comment in ``src/ganforge/configs/cgan-digits.toml`` and,
-  for the worst digit and the time, the README's sentence about the same runs.
+  for the worst digit and the time, the README's sentence about the same runs. That sentence
+  moved to ``docs/tutorials/first-run.md`` when the README became a landing page; the records
+  keep their source (``README.md#L23``, the README before that move), and this reader, finding
+  the sentence no longer in the README, yields nothing more for it.
 
 A page that no longer has the expected line yields nothing for it.
 """

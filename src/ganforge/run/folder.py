@@ -1,6 +1,6 @@
 """Reading what a run folder says about its run, without loading any weights.
 
-A run folder (see the README) holds ``config.json``, ``model.json``, ``stats.jsonl``,
+A run folder (see docs/guides/reports.md) holds ``config.json``, ``model.json``, ``stats.jsonl``,
 ``summary.json`` (once finished), ``samples/step_*.png``, ``final_grid.png``,
 ``diagnostics.jsonl``, ``environment.json``, ``metrics.json`` (from ``ganforge evaluate``) and
 ``checkpoints/``. Everything but ``config.json`` may be missing (a run that just started, or one
