@@ -21,7 +21,7 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["summary"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["summary"], ["tune"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as info:
         main(command + ["--help"])

@@ -41,7 +41,7 @@ def test_every_preset_resolves_to_the_settings_it_had(preset):
     before = {**snapshot["defaults"], **snapshot["presets"][preset]}
     cfg = resolve(preset)
     now = flat(cfg.to_dict())
-    assert set(now) - set(before) == {"eval.settings"}  # the one key that is new
+    assert set(now) - set(before) == {"eval.settings", "eval.minutes"}  # the keys that are new
     assert {k: v for k, v in now.items() if k in before} == \
         {k: before[k] for k in now if k in before}
     for key in set(before) - set(now):

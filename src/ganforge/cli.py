@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ganforge.data.usercache import add_cache_parser
     from ganforge.run.export import add_export_parser
     from ganforge.run.generate import add_generate_parser
+    from ganforge.tune.command import add_tune_parser
 
     add_generate_parser(sub)
     add_export_parser(sub)
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _report_parsers(sub)
     add_cache_parser(sub)
     add_bench_parser(sub)
+    add_tune_parser(sub)
     p = sub.add_parser("list", help="list presets, models, losses and datasets",
                        description="List what ganforge can train with (plugins included). "
                        "Examples: ganforge list; ganforge list --details wgan-gp; ganforge list "
@@ -259,6 +261,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ganforge.tune.command import cmd_tune as run
+
+    return run(args)
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from ganforge.data.usercache import cmd_cache as run
 
@@ -282,7 +290,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "export": cmd_export,
             "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "list": cmd_list,
             "summary": cmd_summary, "report": cmd_report, "compare": cmd_compare,
-            "cache": cmd_cache, "bench": cmd_bench}
+            "cache": cmd_cache, "bench": cmd_bench, "tune": cmd_tune}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

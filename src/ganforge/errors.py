@@ -8,7 +8,8 @@ prints that line and exits with status 2, without a traceback unless ``--debug``
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from pathlib import Path
+from typing import Optional, Sequence
 
 
 class GanforgeError(Exception):
@@ -45,6 +46,28 @@ class CheckpointError(GanforgeError):
 
 class NonFiniteError(GanforgeError):
     """A loss or weight became NaN/Inf during training (the message names the step and loss)."""
+
+
+class StopRun(Exception):
+    """Raised by a caller's ``on_metrics`` callback (``ganforge.train(..., on_metrics=...)``) to
+    end the run after the step just evaluated — a search pruning a bad setting, say.
+
+    The run keeps that step as a stop signal does (a checkpoint marked with the reason, the
+    stats line, the report, ``stopped.json``), so it can be read or resumed like any run; then
+    :func:`ganforge.train` raises this same exception with ``run_dir`` and ``step`` filled in.
+    Not a :class:`GanforgeError`: nothing went wrong.
+
+    Attributes:
+        reason: one line saying why (kept in the checkpoint and ``stopped.json``).
+        run_dir: the run folder, once the run has stopped.
+        step: the last step trained (and saved), once the run has stopped.
+    """
+
+    def __init__(self, reason: str = "stopped by the caller") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.run_dir: Optional[Path] = None
+        self.step: Optional[int] = None
 
 
 class Interrupted(BaseException):

@@ -152,6 +152,9 @@ class LogConfig:
 @dataclass
 class EvalConfig:
     every: int = setting(0, "steps between in-loop evaluations; 0 = off")
+    minutes: list[float] = setting(
+        [], "also evaluate in-loop when the training clock first passes each value, e.g. "
+        "[1, 2, 3] (a time-to-quality curve; the clock of train.minutes)")
     metrics: list[str] = setting(["fid"], "metric registry names (`ganforge list`)")
     samples: int = setting(2000, "fake samples per evaluation (fixed latents and labels)")
     extractor: Optional[str] = setting(None, "feature extractor; none -> '<dataset>-lenet'")

@@ -92,7 +92,10 @@ def _check_fixed(cfg: Any) -> None:
     _check(e.final_samples > 1, "eval.final_samples must be at least 2, e.g. 10000")
     _check(e.best is None or e.best in e.metrics,
            f"eval.best={e.best!r} is not in eval.metrics {e.metrics}; add it there")
-    _check(e.best is None or e.every > 0, "eval.best needs in-loop metrics; set eval.every")
+    _check(e.best is None or e.every > 0 or bool(e.minutes),
+           "eval.best needs in-loop metrics; set eval.every or eval.minutes")
+    _check(all(m > 0 for m in e.minutes) and all(a < b for a, b in zip(e.minutes, e.minutes[1:])),
+           f"eval.minutes={e.minutes} must be positive and increasing, e.g. [1, 2, 3]")
     _check(g.report_every_s is None or g.report_every_s >= 0,
            "log.report_every_s must be >= 0 (0 = report at the end only) or none")
     _check(all(m > 0 for m in g.checkpoint_minutes)

@@ -52,6 +52,8 @@ def header(run: RunFolder) -> dict[str, Any]:
     kind = "conditional " if model.get("conditional") else ""
     status = "finished" if run.finished else (f"in progress (step {run.last_step})"
                                               if run.records else "starting")
+    if run.stopped is not None and not run.finished:
+        status = f"stopped at step {run.stopped.get('step')}: {run.stopped.get('reason')}"
     return {
         "name": run.name, "preset": cfg.get("name"), "description": cfg.get("description", ""),
         "status": status, "finished": run.finished,

@@ -2,7 +2,8 @@
 
 A run folder (see docs/guides/reports.md) holds ``config.json``, ``model.json``, ``stats.jsonl``,
 ``summary.json`` (once finished), ``samples/step_*.png``, ``final_grid.png``,
-``diagnostics.jsonl``, ``environment.json``, ``metrics.json`` (from ``ganforge evaluate``) and
+``diagnostics.jsonl``, ``environment.json``, ``metrics.json`` (from ``ganforge evaluate``),
+``stopped.json`` (a caller ended the run early) and
 ``checkpoints/``. Everything but ``config.json`` may be missing (a run that just started, or one
 made before a file existed); :class:`RunFolder` reads what is there.
 """
@@ -18,8 +19,8 @@ from typing import Any, Optional
 from ganforge.errors import GanforgeError
 from ganforge.fileio import read_jsonl
 from ganforge.run.layout import (CHECKPOINT_DIR, CONFIG_FILE, ENVIRONMENT_FILE, FINAL_GRID_FILE,
-                                 METRICS_FILE, MODEL_FILE, SAMPLES_DIR, STATS_FILE, SUMMARY_FILE,
-                                 check_run_folder)
+                                 METRICS_FILE, MODEL_FILE, SAMPLES_DIR, STATS_FILE, STOPPED_FILE,
+                                 SUMMARY_FILE, check_run_folder)
 
 SNAPSHOT_RE = re.compile(r"^step_(\d+)\.png$")
 CHECKPOINT_RE = re.compile(r"^step_(\d+)\.json$")
@@ -63,6 +64,8 @@ class RunFolder:
         environment: ``environment.json`` written when training started, or None.
         evaluations: ``metrics.json`` results of ``ganforge evaluate`` (name -> result dict).
         best_step: step of ``checkpoints/best.*``, or None.
+        stopped: ``stopped.json`` (step, reason) when the caller's ``on_metrics`` ended the
+            run early, or None.
     """
 
     path: Path
@@ -74,6 +77,7 @@ class RunFolder:
     environment: Optional[dict[str, Any]] = None
     evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
     best_step: Optional[int] = None
+    stopped: Optional[dict[str, Any]] = None
 
     @classmethod
     def read(cls, path: str | Path) -> "RunFolder":
@@ -90,7 +94,8 @@ class RunFolder:
                                 "made by `ganforge train`")
         run = cls(path, config, model=_read_json(path / MODEL_FILE),
                   summary=_read_json(path / SUMMARY_FILE),
-                  environment=_read_json(path / ENVIRONMENT_FILE))
+                  environment=_read_json(path / ENVIRONMENT_FILE),
+                  stopped=_read_json(path / STOPPED_FILE))
         if (path / STATS_FILE).is_file():
             run.records = read_jsonl(path / STATS_FILE)
         folder = path / SAMPLES_DIR

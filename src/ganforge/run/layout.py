@@ -6,6 +6,7 @@ A run folder, as ``ganforge train`` leaves it::
     model.json           what rebuilds G without the config    (arch, constructor args, classes)
     stats.jsonl          one line of statistics per log step   (appended; torn tail tolerated)
     summary.json         steps, time and final stats           (written when training ends)
+    stopped.json         step and reason, when the caller's on_metrics ended the run early
     environment.json     versions, device, threads             (written when training starts)
     diagnostics.jsonl    findings of the training diagnostics
     metrics.json         results of ``ganforge evaluate``
@@ -31,6 +32,7 @@ CONFIG_FILE = "config.json"
 MODEL_FILE = "model.json"
 STATS_FILE = "stats.jsonl"
 SUMMARY_FILE = "summary.json"
+STOPPED_FILE = "stopped.json"
 ENVIRONMENT_FILE = "environment.json"
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 METRICS_FILE = "metrics.json"

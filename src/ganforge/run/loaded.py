@@ -24,7 +24,7 @@ from ganforge.imaging import label_grid, make_grid, to_uint8
 from ganforge.models import build_models
 from ganforge.run import checkpoint as ckpt
 from ganforge.run.hub import hub_meta, read_hub
-from ganforge.run.layout import CHECKPOINT_DIR, CONFIG_FILE, check_run_folder
+from ganforge.run.layout import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, check_run_folder
 from ganforge.run.sampling import NoiseSampler, render_samples
 from ganforge.runtime import pick_device
 
@@ -129,6 +129,26 @@ class Run:
     @property
     def config(self) -> dict[str, Any]:
         return self.meta["config"]
+
+    def scores(self) -> dict[str, float]:
+        """The loaded generator's scores by metric, ``{"fid": 8.4, "label-acc": 0.99}``: the
+        results in ``metrics.json`` (``eval.final``, ``ganforge evaluate``) that measured this
+        checkpoint's step; of a metric scored twice, the last written. Empty when none did.
+
+        Raises:
+            CheckpointError: ``metrics.json`` is damaged.
+        """
+        path = self.path / METRICS_FILE
+        try:
+            results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as err:
+            raise CheckpointError(f"cannot read '{path}' ({type(err).__name__}); delete it and "
+                                  "score the run again with `ganforge evaluate`") from None
+        return {r["protocol"]["metric"]: float(r["value"]) for r in results
+                if isinstance(r, dict) and (r.get("model") or {}).get("step") == self.step
+                and "metric" in (r.get("protocol") or {})}
 
     def _labels(self, labels: Optional[Sequence[int] | torch.Tensor], n: Optional[int]
                 ) -> tuple[int, Optional[torch.Tensor]]:

@@ -17,12 +17,13 @@ import torch
 from ganforge.config import Config
 from ganforge.run.layout import new_run_dir
 from ganforge.training.step.loop import Trainer
-from ganforge.training.watch.hooks import Watchers
+from ganforge.training.watch.hooks import MetricsCallback, Watchers
 from ganforge.training.world.ranks import session
 
 
 def launch(cfg: Config, out: Optional[str] = None, resume: Optional[str | Path] = None,
-           log: Callable[[str], None] = print) -> Optional[tuple[Path, torch.device]]:
+           log: Callable[[str], None] = print, on_metrics: Optional[MetricsCallback] = None
+           ) -> Optional[tuple[Path, torch.device]]:
     """Train ``cfg`` into a new run folder, or continue the run in ``resume``.
 
     Args:
@@ -30,9 +31,14 @@ def launch(cfg: Config, out: Optional[str] = None, resume: Optional[str | Path] 
         out: the new run's folder (default: under ``cfg.out_dir``); ignored with ``resume``.
         resume: a run folder to continue from its newest valid checkpoint.
         log: one-line console messages (silenced on ranks other than 0).
+        on_metrics: the caller's callback on in-loop metrics (rank 0; see
+            :class:`~ganforge.training.watch.hooks.Watchers`).
 
     Returns:
         ``(run folder, device)`` on rank 0; None on the other ranks of a ``torchrun`` launch.
+
+    Raises:
+        StopRun: ``on_metrics`` ended the run (saved; ``run_dir`` and ``step`` filled in).
     """
     with session(cfg.train) as world:
         run_dir = Path(resume) if resume is not None else world.from_main(
@@ -40,6 +46,7 @@ def launch(cfg: Config, out: Optional[str] = None, resume: Optional[str | Path] 
         assert run_dir is not None
         with world.lock(run_dir):  # one training process per run folder, released however it ends
             trainer = Trainer(cfg, run_dir, resume=resume is not None, log=world.log(log),
-                              hooks=functools.partial(Watchers, main=world.is_main))
+                              hooks=functools.partial(Watchers, main=world.is_main,
+                                                      on_metrics=on_metrics))
             trainer.fit()
     return (run_dir, trainer.s.device) if world.is_main else None

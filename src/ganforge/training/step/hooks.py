@@ -10,12 +10,17 @@ anything (so a missing evaluator stops the run before a folder exists), and then
 ``snapshot(step)``    a fixed-noise snapshot is due (every ``log.sample_every`` steps,
                       at each epoch end, at the start and at the end)
 ``metrics_due(step)`` / ``metrics(step)`` / ``is_best(values, step)``
-                      in-loop metrics and whether they improved (then the trainer saves
-                      ``checkpoints/best.*``); ``metrics`` runs on rank 0 only
+                      in-loop metrics (every ``eval.every`` steps; at ``eval.minutes``
+                      the loop asks without ``metrics_due``) and whether they improved
+                      (then the trainer saves ``checkpoints/best.*``); ``metrics`` runs
+                      on rank 0 only
+``evaluated(step, elapsed_s, values)``
+                      the caller's word on those values (rank 0): a
+                      :class:`~ganforge.errors.StopRun` ends the run after this step
 ``finish(step)``      training ended, before the last checkpoint (GIF, final grid, plots)
 ``close(step)``       after ``summary.json`` (the final report)
-``interrupt(step)``   a stop signal ended the run after ``step``, saved (the report, no
-                      summary: the run is not finished)
+``interrupt(step)``   a stop signal (or the caller's ``StopRun``) ended the run after
+                      ``step``, saved (the report, no summary: the run is not finished)
 ====================  ===============================================================
 
 ``state_dict()`` goes into every checkpoint and a resumed run's hooks are built from it;
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 if TYPE_CHECKING:
+    from ganforge.errors import StopRun
     from ganforge.reporting.stats import StatsCollector
     from ganforge.training.step.setup import Setup
 
@@ -96,6 +102,12 @@ class RunHooks:
     def is_best(self, values: Mapping[str, float], step: int) -> bool:
         """Whether ``values`` are the best so far (the trainer then saves ``best``)."""
         return False
+
+    def evaluated(self, step: int, elapsed_s: float, values: Mapping[str, float]
+                  ) -> Optional["StopRun"]:
+        """The caller's word on in-loop ``values`` just computed at ``step`` (rank 0 only):
+        the :class:`~ganforge.errors.StopRun` that ends the run here, or None to go on."""
+        return None
 
     def finish(self, step: int) -> None:
         """Training ended at ``step``; called before the last checkpoint is written."""

@@ -15,7 +15,10 @@ launcher passes ``training.watch``'s); the bar and the images/s are ``step/progr
 Between two steps the loop asks, once and agreed over every rank: is the budget spent, did a stop
 signal come (``step/interrupt.py``: then the step just done is saved and the run ends with
 :class:`~ganforge.errors.Interrupted`), and is a checkpoint due by wall time
-(``train.checkpoint_minutes``)?
+(``train.checkpoint_minutes``)? The training clock also names checkpoints
+(``log.checkpoint_minutes``) and times in-loop metrics (``eval.minutes``). After in-loop
+metrics the caller may end the run (its hooks' ``evaluated``: a
+:class:`~ganforge.errors.StopRun`), which is kept as a signal's stop is and then raised on.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch
 
 from ganforge import fileio
 from ganforge.config import Config
-from ganforge.errors import CheckpointError, ConfigError, Interrupted
+from ganforge.errors import CheckpointError, ConfigError, Interrupted, StopRun
 from ganforge.losses.base import LossOutput
 from ganforge.reporting.writers import JsonlWriter
 from ganforge.run import checkpoint as ckpt
@@ -158,6 +161,7 @@ class Trainer:
         self.guard.prepare(self)
         # Clock values a resumed run has already passed are not saved again.
         timed = [m for m in cfg.log.checkpoint_minutes if m * 60 > self.elapsed]
+        scored = [m for m in cfg.eval.minutes if m * 60 > self.elapsed]
         self._saved_at = time.monotonic()
         with StopSignals(self.world.log(stderr_line), linger=self.world.distributed) as signals:
             try:
@@ -165,6 +169,7 @@ class Trainer:
                     # --- between two steps: budget, stop signals, checkpoints by wall time
                     clock = time.perf_counter() - start  # one reading: checkpoints, budget agree
                     timed = self._timed_checkpoints(clock, timed)
+                    scored = self._timed_metrics(clock, scored)
                     done, stop, save_due = self._between_steps(clock, signals)
                     if stop:  # the step before this check is complete: keep it, then end
                         self.elapsed = clock
@@ -194,6 +199,11 @@ class Trainer:
                 line = aborted_line(self.run_dir, self.world, f"aborted by a second "
                                     f"{signals.name} at step {self.step}")
                 raise Interrupted(line, signals.exit_code) from None
+            except StopRun as ended:  # the caller's word on the metrics: keep the step, then end
+                progress.close()
+                self._wind_down(f"caller: {ended.reason}", progress.images_per_s)
+                ended.run_dir, ended.step = self.run_dir, self.step
+                raise
         # The time the budget check saw (logging, grids and checkpoints count as training time).
         self.elapsed = time.perf_counter() - start
         progress.close()
@@ -255,6 +265,18 @@ class Trainer:
             pending = pending[1:]
         return pending
 
+    def _timed_metrics(self, elapsed_s: float, pending: list[float]) -> list[float]:
+        """In-loop metrics once the training clock passes the first of ``pending``
+        (``eval.minutes``, increasing; several passed in one step score once); returns those
+        still ahead. Agreed over the ranks, as the named checkpoints are."""
+        passed = False
+        while pending and self.world.any(elapsed_s >= pending[0] * 60):
+            pending, passed = pending[1:], True
+        if passed:
+            self.elapsed = elapsed_s
+            self.evaluate()
+        return pending
+
     def finish(self, images_per_s: float) -> dict[str, Any]:
         """Final grid, GIF, loss plot, last checkpoint and ``summary.json``."""
         if self.stats.names:  # steps since the last log line
@@ -281,12 +303,19 @@ class Trainer:
         return summary
 
     def evaluate(self) -> None:
-        """In-loop metrics (reported with the next stats line); keeps the best checkpoint."""
+        """In-loop metrics (reported with the next stats line); keeps the best checkpoint.
+
+        Raises:
+            StopRun: the caller's callback ended the run after this step (every rank).
+        """
         # Rank 0 evaluates its G (the same weights on every rank); the others wait for it.
         values = self.world.from_main(lambda: self.hooks.metrics(self.step))
         self.stats.add_many(values)
         if self.hooks.is_best(values, self.step):
             self.save(name="best")
+        stop = self.world.from_main(lambda: self.hooks.evaluated(self.step, self.elapsed, values))
+        if stop is not None:
+            raise stop
 
     # ---------------------------------------------------------------- a stop signal
     def stop_early(self, signals: StopSignals, images_per_s: float) -> NoReturn:
@@ -301,14 +330,7 @@ class Trainer:
             Interrupted: always; its message names the saved step and the resume command
                 (empty on ranks other than 0).
         """
-        path = self.save(stopped_by=signals.name)
-        if self.stats.names:
-            self.stats.flush(self.step, self._progress(images_per_s))
-        self.stats.close()
-        self.hooks.interrupt(self.step)
-        # The ranks leave together: a launcher that sees one rank end stops the others, and
-        # rank 0 may still be writing the report.
-        self.world.barrier()
+        path = self._wind_down(signals.name, images_per_s)
         if path is not None:
             line = (f"stopped by {signals.name} after step {self.step}: saved checkpoints/"
                     f"{path.stem}; resume with: {resume_command(self.run_dir, self.world)}")
@@ -317,6 +339,19 @@ class Trainer:
                                 f"step {self.step}, but its checkpoint did not read back")
         raise Interrupted(line if self.world.is_main else "", signals.exit_code)
 
+    def _wind_down(self, stopped_by: str, images_per_s: float) -> Optional[Path]:
+        """Keep the step a stop ends the run after: its checkpoint (marked ``stopped_by``),
+        the stats since the last line, the report. Returns the checkpoint (rank 0's)."""
+        path = self.save(stopped_by=stopped_by)
+        if self.stats.names:
+            self.stats.flush(self.step, self._progress(images_per_s))
+        self.stats.close()
+        self.hooks.interrupt(self.step)
+        # The ranks leave together: a launcher that sees one rank end stops the others, and
+        # rank 0 may still be writing the report.
+        self.world.barrier()
+        return path
+
     # ---------------------------------------------------------------- checkpoints
     def save(self, name: Optional[str] = None, stopped_by: Optional[str] = None
              ) -> Optional[Path]:
@@ -324,8 +359,8 @@ class Trainer:
 
         Args:
             name: a label outside the rotation ("best", "min_5"); None: ``step_<step>``.
-            stopped_by: the signal that ends the run after this checkpoint (its stats line
-                follows it; see :meth:`_restore`).
+            stopped_by: the signal (or ``caller: <reason>``) that ends the run after this
+                checkpoint (its stats line follows it; see :meth:`_restore`).
         """
         s = self.s
         if name is None:

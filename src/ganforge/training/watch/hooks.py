@@ -7,7 +7,10 @@
 * :class:`~.progress.ProgressImages`: the fixed-noise grids, then GIF, final grid, loss plot;
 * :class:`~.report.RunWatch`: ``environment.json``, the diagnostics, ``report.html`` rebuilds;
 * :class:`~.monitor.MetricMonitor`: in-loop metrics and the best checkpoint they pick;
-* :class:`~.monitor.FinalScore`: ``eval.final``, the final G scored into ``metrics.json``.
+* :class:`~.monitor.FinalScore`: ``eval.final``, the final G scored into ``metrics.json``;
+* the caller's ``on_metrics`` callback (``ganforge.train``): it sees every in-loop evaluation
+  and may end the run with :class:`~ganforge.errors.StopRun`, which the run folder then
+  records in ``stopped.json`` (removed when the run resumes).
 
 Under ``torchrun`` every rank gets watchers (``main=False`` on ranks other than 0): every rank
 must agree on when metrics run and whether they improved, but only rank 0 renders, writes and
@@ -16,13 +19,19 @@ computes the metrics (the trainer asks it, and shares its values with the others
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
+from ganforge import fileio
+from ganforge.errors import StopRun
+from ganforge.run.layout import STOPPED_FILE
 from ganforge.training.step.hooks import HookContext, RunHooks
 from ganforge.training.watch.monitor import FinalScore, MetricMonitor
 from ganforge.training.watch.progress import ProgressImages
 from ganforge.training.watch.report import RunWatch
 from ganforge.training.watch.trackers import Tracker, TrackerContext, check_trackers, open_trackers
+
+
+MetricsCallback = Callable[[int, float, dict[str, float]], None]
 
 
 class Watchers(RunHooks):
@@ -32,18 +41,23 @@ class Watchers(RunHooks):
         ctx: the run's context (built by the trainer before it writes anything).
         main: this process writes the run folder (rank 0); other ranks only keep the
             bookkeeping every rank shares.
+        on_metrics: called on rank 0 after each in-loop evaluation as ``on_metrics(step,
+            elapsed_s, values)``, ``values`` by metric (``{"fid": 12.3}``); it may raise
+            :class:`~ganforge.errors.StopRun` to end the run after that step.
 
     Raises:
         GanforgeError: in-loop metrics need an evaluator that cannot be loaded, or a tracker
             is unknown or not installed (before any file of the run is written).
     """
 
-    def __init__(self, ctx: HookContext, main: bool = True) -> None:
+    def __init__(self, ctx: HookContext, main: bool = True,
+                 on_metrics: Optional[MetricsCallback] = None) -> None:
         super().__init__(ctx)
-        self.ctx, self.main = ctx, main
+        self.ctx, self.main, self.on_metrics = ctx, main, on_metrics
+        self.stopped: Optional[dict[str, Any]] = None  # the caller's StopRun, for stopped.json
         setup = ctx.setup
         self.monitor: Optional[MetricMonitor] = None
-        if setup.cfg.eval.every > 0:
+        if setup.cfg.eval.every > 0 or setup.cfg.eval.minutes:
             state = (ctx.state or {}).get("monitor")
             self.monitor = MetricMonitor(setup, log=ctx.log, state=state)
         # eval.final: the final G scored like `ganforge evaluate RUN` (rank 0; checked now).
@@ -57,6 +71,8 @@ class Watchers(RunHooks):
         if not self.main:
             return
         ctx, setup = self.ctx, self.ctx.setup
+        if ctx.resumed:  # the run goes on: a caller's earlier stop no longer describes it
+            (ctx.run_dir / STOPPED_FILE).unlink(missing_ok=True)
         tracking = TrackerContext(ctx.run_dir, setup.cfg.name, setup.cfg.to_dict(), step,
                                   ctx.resumed, log=ctx.log)
         self.trackers = open_trackers(setup.cfg.log.trackers, tracking,
@@ -82,6 +98,19 @@ class Watchers(RunHooks):
     def is_best(self, values: Mapping[str, float], step: int) -> bool:
         return self.monitor is not None and self.monitor.improved(dict(values), step)
 
+    def evaluated(self, step: int, elapsed_s: float, values: Mapping[str, float]
+                  ) -> Optional[StopRun]:
+        if self.on_metrics is None or not self.main:
+            return None
+        named = {k.removeprefix("Metrics/"): v for k, v in values.items()}
+        try:
+            self.on_metrics(step, elapsed_s, named)
+        except StopRun as stop:
+            self.stopped = {"step": step, "elapsed_s": round(elapsed_s, 3),
+                            "reason": stop.reason}
+            return stop
+        return None
+
     def finish(self, step: int) -> None:
         if self.images is not None:
             self.images.finalize(self.grid_steps)
@@ -97,6 +126,8 @@ class Watchers(RunHooks):
     def interrupt(self, step: int) -> None:
         # Trackers close (their files complete); the report shows the run as far as it went.
         # No final grid, GIF or scores: the run is not finished, and the user is waiting.
+        if self.stopped is not None and self.main:  # before the report, which shows it
+            fileio.write_json(self.ctx.run_dir / STOPPED_FILE, self.stopped)
         for tracker in self.trackers:
             tracker.close()
         if self.watch is not None:

@@ -1,7 +1,8 @@
 """Metrics during training, and the best checkpoint they pick.
 
 GANs often peak and then degrade or collapse, so the last checkpoint is not always the one to
-keep. Every ``eval.every`` steps the monitor draws ``eval.samples`` samples from fixed latents
+keep. Every ``eval.every`` steps (and when the training clock passes each of ``eval.minutes``)
+the monitor draws ``eval.samples`` samples from fixed latents
 and labels (the same every time, so changes come from G and not from sampling noise), runs the
 configured metrics with the run's domain evaluator, reports them as ``Metrics/<name>`` and, when
 ``eval.best`` improves, saves ``checkpoints/best.{safetensors,json}``.
@@ -63,12 +64,19 @@ class MetricMonitor:
         self.best_value: Optional[float] = state.get("best_value")
         self.best_step: Optional[int] = state.get("best_step")
         self.history: list[dict[str, Any]] = list(state.get("history", []))
+        self._last: Optional[tuple[int, dict[str, float]]] = None  # (step, values)
 
     def due(self, step: int) -> bool:
         return self.cfg.every > 0 and step % self.cfg.every == 0
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """Run every metric on the current G; returns ``{"Metrics/<name>": value}``."""
+        """Run every metric on the current G; returns ``{"Metrics/<name>": value}``.
+
+        A step already scored (``eval.every`` and ``eval.minutes`` both due) is not scored
+        again: G has not changed.
+        """
+        if self._last is not None and self._last[0] == step:
+            return dict(self._last[1])
         x = render_samples(self.s.sampling_generator, self.z, self.y)
         samples = to_uint8(x) if x.dim() == 4 else x
         labels = None if self.y is None else self.y.cpu()
@@ -85,6 +93,7 @@ class MetricMonitor:
                 if isinstance(detail, (int, float)) and not isinstance(detail, bool):
                     values[f"Metrics/{name}/{key}"] = float(detail)
         self.history.append(record)
+        self._last = (step, dict(values))
         return values
 
     def improved(self, values: dict[str, float], step: int) -> bool:
