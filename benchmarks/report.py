@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ganforge.bench.store import cpu_model  # noqa: F401  (one reading of the CPU; re-exported)
+
 # The issue's targets.
 DATA_PATH_MAX_PCT = 5.0      # the data path costs at most this share of a training step
 MATCH_RATIO = 1.0            # seed nets at the seed batch: ganforge / baseline at least this
@@ -39,18 +41,6 @@ def baseline_name(row: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- machine
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
 
 def _mem_total_gib() -> float | None:
     try:

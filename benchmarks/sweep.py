@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 import quality_score as qs  # benchmarks/quality_score.py (this folder is on sys.path)
 import report  # benchmarks/report.py
+from ganforge.bench.store import TRAINED_SECTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -47,8 +48,8 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 def trained_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     """The sections of a resolved config (``Config.to_dict()``, a run's ``config.json``) that
-    decide what a run trains: model, loss, optim and train."""
-    return {k: cfg[k] for k in ("model", "loss", "optim", "train")}
+    decide what a run trains (those the results store fingerprints)."""
+    return {k: cfg[k] for k in TRAINED_SECTIONS}
 
 
 def resolved_settings(run_dir: Path) -> dict[str, Any]:

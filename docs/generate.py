@@ -31,6 +31,7 @@ from typing import Any, Callable
 from ganforge.cli import build_parser
 from ganforge.config import list_presets, preset_chain, resolve
 from ganforge.config.reference import reference_markdown
+from ganforge.run.folder import flatten
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
@@ -83,18 +84,10 @@ def cli_markdown() -> str:
 def _diff(preset: str) -> dict[str, object]:
     """The preset's settings that differ from the defaults of the components it chooses
     (dotted keys)."""
-    def flat(values: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in values.items():
-            if isinstance(value, dict) and value and key != "settings":
-                out.update(flat(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
     cfg = resolve(preset)
     chosen = [f"data.name={cfg.data.name}", f"model.arch={cfg.model.arch}",
               f"loss.name={cfg.loss.name}"]
-    default, mine = flat(resolve(overrides=chosen).to_dict()), flat(cfg.to_dict())
+    default, mine = flatten(resolve(overrides=chosen).to_dict()), flatten(cfg.to_dict())
     skip = ("name", "description", "reproduces")
     return {k: v for k, v in mine.items() if k not in skip and default.get(k, object()) != v}
 

@@ -16,20 +16,11 @@ from ganforge.config import (Config, LossConfig, ModelConfig, from_dict, list_pr
 from ganforge.config.reference import details, reference_markdown
 from ganforge.errors import ConfigError
 from ganforge.registry import AIDS, DATASETS, LOSSES, METRICS, MODELS
+from ganforge.run.folder import flatten
 from ganforge.settings import describe, setting
 from tests.conftest import REPO
 
 SNAPSHOT = Path(__file__).parent / "fixtures" / "presets_resolved.json"
-
-
-def flat(values: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and value and key != "settings":
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 @pytest.mark.parametrize("preset", list_presets())
@@ -40,7 +31,7 @@ def test_every_preset_resolves_to_the_settings_it_had(preset):
     snapshot = json.loads(SNAPSHOT.read_text())
     before = {**snapshot["defaults"], **snapshot["presets"][preset]}
     cfg = resolve(preset)
-    now = flat(cfg.to_dict())
+    now = flatten(cfg.to_dict())
     assert set(now) - set(before) == {"eval.settings", "eval.minutes"}  # the keys that are new
     assert {k: v for k, v in now.items() if k in before} == \
         {k: before[k] for k in now if k in before}

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -41,9 +42,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600 files; give results the usual permissions (0666 minus the umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -55,6 +54,38 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         # OSErrors without an errno (e.g. Pillow's "cannot write mode ...") are bugs and stay.
         if isinstance(err, OSError) and err.errno is not None:
             raise GanforgeError(write_error(path, err)) from err
+        raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike[str], replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``out``, renamed onto it when the block succeeds; on error it
+    is removed and ``out`` is untouched.
+
+    Args:
+        replace: an existing ``out`` is removed with what it holds; otherwise it must be empty
+            (the caller has checked that nothing would be lost).
+    """
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as err:
+        raise GanforgeError(write_error(out, err)) from None
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+    try:
+        yield tmp
+        if out.is_dir():
+            shutil.rmtree(out) if replace else out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

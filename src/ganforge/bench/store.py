@@ -67,17 +67,23 @@ def preset_fingerprint(preset: str, overrides: list[str] | tuple[str, ...] = ())
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ARM boards say Hardware or Processor), else
+    what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
+                return value.strip()
+    except OSError:
+        pass  # not Linux: platform's name stands
+    return platform.processor() or "unknown"
+
+
 def machine(threads: Optional[int] = None, load_before: Optional[list[float]] = None
             ) -> dict[str, Any]:
     """Where a measurement is taken: CPU model, cores, threads, load averages, GPU."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh
-                        if line.startswith("model name")), cpu)
-    except OSError:
-        pass  # not Linux: platform's name stands
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads,
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
             "load_before": load_before, "load_after": list(os.getloadavg()), "gpu": None}
 
 

@@ -110,13 +110,15 @@ def section_type(section: str, choice: str) -> type:
                 kwargs["default"] = f.default
             fields.append((f.name, hints[f.name], dataclasses.field(**kwargs)))
     title = f"{section.capitalize()}Config[{choice}]"
-    namespace = {"__parts__": tuple(parts), "__owner__": owner, "check": _section_check}
+    namespace = {"__parts__": tuple(parts), "check": _section_check}
     return dataclasses.make_dataclass(title, fields, namespace=namespace)
 
 
+@functools.lru_cache(maxsize=None)
 def other_keys(section: str, choice: str) -> dict[str, str]:
     """Keys other components of the section's kind take, with who takes them: a key that is
-    not the chosen component's is then named as another's ("a setting of model dcgan")."""
+    not the chosen component's is then named as another's ("a setting of model dcgan").
+    Made once per (section, choice), like the section's type; callers do not change it."""
     spec = SPECS[section]
     own = {f.name for f in dataclasses.fields(section_type(section, choice))}
     found: dict[str, list[str]] = {}
@@ -203,11 +205,6 @@ def default_section(section: str) -> Any:
     return section_type(section, SPECS[section].default)()
 
 
-def owner_of(section_obj: Any, key: str) -> str:
-    """Which part of a component section declared ``key`` ("loss wgan-gp", "every loss")."""
-    return type(section_obj).__owner__.get(key, "")
-
-
 def chosen_components(cfg: Any) -> list[tuple[Registry, str]]:
     """(registry, name) of every component a config uses: its dataset, model family, loss, the
     aids its loss settings switch on, and its metrics."""
@@ -238,5 +235,5 @@ def check_components(cfg: Any, data: Any = None,
 
 
 __all__ = ["SPECS", "SectionSpec", "DataConfig", "ModelConfig", "LossConfig", "section_type",
-           "merge_section", "make_section", "default_section", "switch", "owner_of",
-           "other_keys", "chosen_components", "check_components", "ConfigError"]
+           "merge_section", "make_section", "default_section", "switch",
+           "other_keys", "chosen_components", "check_components"]

@@ -33,7 +33,6 @@ from ganforge.metrics.base import per_class_line, protocol_line
 from ganforge.metrics.condition import condition_targets
 from ganforge.metrics.coverage import toy_modes
 from ganforge.reporting.generated import evaluator_candidates, find_evaluator
-from ganforge.run.checkpoint import list_checkpoints
 from ganforge.run.export import missing_modules
 from ganforge.run.folder import RunFolder
 from ganforge.run.layout import REPORT_FILE
@@ -238,9 +237,8 @@ def evaluator_note(t: RunTraits) -> Optional[str]:
 
 def newest_step(folder: RunFolder) -> Optional[int]:
     """The step of the run's newest checkpoint (``summary.json``'s steps without one)."""
-    found = list_checkpoints(folder.path)
-    if found:
-        return int(found[-1].stem.split("_")[-1])
+    if folder.checkpoint_step is not None:
+        return folder.checkpoint_step
     steps = (folder.summary or {}).get("steps")
     return int(steps) if isinstance(steps, int) else None
 

@@ -169,9 +169,8 @@ def save_checkpoint(
     record = {
         "format_version": FORMAT_VERSION,
         "step": step,
-        "sha256": hashlib.sha256(blob).hexdigest(),
+        "sha256": hashlib.sha256(blob).hexdigest(),  # of its one other file, tensors_file
         "tensors_file": st_path.name,
-        "files": {st_path.name: hashlib.sha256(blob).hexdigest()},  # every file it is made of
         "modules": sorted(modules),
         "optimizers": optim_meta,
         "rng": rng_meta,

@@ -23,17 +23,13 @@ with onnxruntime when it is installed), so a failed export leaves nothing behind
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import hashlib
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -199,7 +195,7 @@ def export_hub(run: Run, out: Path) -> None:
     if is_hub_folder(run.path):
         raise GanforgeError(f"'{run.path}' is already a hub export; copy the folder instead")
     folder = RunFolder.read(run.path)
-    with atomic_folder(out) as tmp:
+    with fileio.atomic_folder(out) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in run.generator.state_dict().items()}
         blob = st_save(state, metadata={"format": "pt"})
         fileio.write_bytes(tmp / HUB_WEIGHTS, blob)
@@ -230,27 +226,6 @@ def sample_grid(run: Run, folder: RunFolder) -> Optional[np.ndarray]:
         return scatter_image(to_plane(points), title=f"{len(points)} samples")
     per_class = max(2, min(10, 200 // max(1, run.n_classes)))
     return run.grid(per_class=per_class, n=64, seed=0)
-
-
-@contextlib.contextmanager
-def atomic_folder(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out``, renamed onto it when the block succeeds."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as err:
-        raise GanforgeError(fileio.write_error(out, err)) from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders
-    try:
-        yield tmp
-        if out.is_dir():
-            out.rmdir()  # empty (checked before the export)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ made before a file existed); :class:`RunFolder` reads what is there.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -128,10 +129,10 @@ class RunFolder:
                 return float(value)
         return None
 
-    @property
+    @functools.cached_property
     def checkpoint_step(self) -> Optional[int]:
         """Step of the run's newest checkpoint (what loads it by default), from the file names
-        alone; None without one."""
+        alone; None without one. Listed once per read of the folder."""
         folder = self.path / CHECKPOINT_DIR
         found = [CHECKPOINT_RE.match(p.name) for p in folder.iterdir()] if folder.is_dir() else []
         steps = [int(m.group(1)) for m in found if m]

@@ -22,10 +22,7 @@ everything is written under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -184,22 +181,9 @@ def write_folder(run: Run, samples: torch.Tensor, labels: Optional[torch.Tensor]
                  out: Path) -> None:
     """One PNG per sample (``sample_000000.png`` ...), written to a temporary folder beside
     ``out`` and renamed onto it, so a failure leaves no partial folder."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as err:
-        raise GanforgeError(fileio.write_error(out, err)) from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders
-    try:
+    # (empty, or with --force earlier samples only: check_output made sure)
+    with fileio.atomic_folder(out, replace=True) as tmp:
         save_images(samples, tmp, prefix=SAMPLE_PREFIX)
-        if out.is_dir():  # empty, or (--force) earlier samples only: check_output made sure
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def output_kind(fmt: str, out: Path, vectors: bool) -> str:

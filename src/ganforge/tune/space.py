@@ -22,10 +22,9 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ganforge.config import Config, parse_value, resolve
+from ganforge.config import Config, resolve
 from ganforge.errors import ConfigError, unknown_name
 
 # Keys ``tune`` sets for every run (budget, seed, the metric's evaluation): neither searched

@@ -162,7 +162,6 @@ class Trainer:
         # Clock values a resumed run has already passed are not saved again.
         timed = [m for m in cfg.log.checkpoint_minutes if m * 60 > self.elapsed]
         scored = [m for m in cfg.eval.minutes if m * 60 > self.elapsed]
-        self._saved_at = time.monotonic()
         with StopSignals(self.world.log(stderr_line), linger=self.world.distributed) as signals:
             try:
                 while True:
