@@ -17,15 +17,28 @@ Nothing in the package imports this module: it stands on top, beside the command
 from __future__ import annotations
 
 import copy
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
-from ganforge.config import Config, apply_overrides, resolve
+import torch
+
+from ganforge import fileio
+from ganforge.config import Config, DataConfig, apply_overrides, resolve
+from ganforge.data import build_dataset
+from ganforge.errors import CheckpointError
 from ganforge.metrics import METRICS
 from ganforge.metrics.base import HIGHER_IS_BETTER
+from ganforge.metrics.evaluate import evaluate as evaluate_source
+from ganforge.metrics.extractors import load_extractor
+from ganforge.models import build_from_config
+from ganforge.run.checkpoint import save_checkpoint
 from ganforge.run.loaded import Run, load_config, load_run
 from ganforge.training.launch import launch
+from ganforge.training.step.setup import label_info, model_record
 
-__all__ = ["MetricsCallback", "Run", "higher_is_better", "load_config", "load_run", "resolve",
+__all__ = ["MetricsCallback", "Networks", "Run", "build_networks", "evaluate", "higher_is_better",
+           "load_config", "load_dataset", "load_evaluator", "load_run", "resolve", "save_generator",
            "train"]
 
 # on_metrics(step, elapsed seconds of training, {"fid": 12.3, ...}); may raise StopRun.
@@ -83,3 +96,140 @@ def higher_is_better(metric: str) -> bool:
     """
     METRICS.get(metric.split("/")[0])  # a detail ("pr/recall") is judged as its own name
     return metric in HIGHER_IS_BETTER
+
+
+# ----------------------------------------------------------------------------- scoring
+
+def load_evaluator(spec: str, device: str = "cpu") -> Any:
+    """The feature extractor ``spec`` names (``"mnist-lenet"``, ``"inception"``, a path to an
+    evaluator file), loaded once so that many :func:`evaluate` calls share it. It carries
+    ``name``, ``checksum`` (SHA-256 of its weights) and ``recipe_version``.
+
+    Raises:
+        ConfigError: no evaluator of that name or file.
+    """
+    return load_extractor(spec, device=device)
+
+
+def evaluate(source: str | Path, metrics: Sequence[str], evaluator: Any = None,
+             reference: Any = None, samples: Optional[int] = 10_000, real: Optional[int] = None,
+             seed: int = 0, checkpoint: Optional[str | Path] = None,
+             settings: Optional[dict[str, dict[str, Any]]] = None,
+             device: str = "cpu") -> dict[str, Any]:
+    """Score a run folder (samples drawn by its G), an npz of samples or a folder of images,
+    as ``ganforge evaluate`` does.
+
+    Args:
+        source: the run folder, npz or image folder.
+        metrics: registry names (``["fid", "pr", "label-acc"]``).
+        evaluator: a spec or an object from :func:`load_evaluator`; None: the reference's own.
+        reference: the real data: a dict of data settings (``{"name": "mnist", "split":
+            "test", "root": ...}``), an npz or an image folder; None for a run: its own data.
+        samples: samples drawn from a run (the first ``samples`` of an npz; None: all).
+        real: real images for the statistics (None: as many as samples).
+        seed: the seed of the drawn latents and labels (the same seed, the same inputs).
+        checkpoint: which checkpoint draws (None: the newest; ``"best"``, ``"min_5"``, a path).
+        settings: each metric's own settings by name.
+
+    Returns:
+        ``{metric: result}`` in the order asked; each result has ``value``, ``details`` (a dict
+        of the metric's other numbers) and ``model`` (for a run: step, EMA, checkpoint).
+    """
+    results = evaluate_source(source, list(metrics), evaluator, reference, samples, real,
+                              seed=seed, device=device, log=lambda _: None,
+                              checkpoint=checkpoint, settings=settings)
+    return {name: result for name, result in zip(metrics, results)}
+
+
+def load_dataset(name: str, split: str = "train", root: Optional[str | Path] = None,
+                 download: bool = False, **settings: Any) -> Any:
+    """A registered dataset as tensors: ``x`` (N, C, H, W) uint8, ``y`` (N,) int64 or None,
+    ``n_classes``, ``shape``, ``class_names``.
+
+    Raises:
+        ConfigError: an unknown dataset or setting; DataError: files missing under ``root``.
+    """
+    values = {"name": name, "split": split, "download": download, **settings}
+    if root is not None:
+        values["root"] = str(root)
+    return build_dataset(DataConfig(**values))
+
+
+# ----------------------------------------------------------------------------- your own loop
+
+@dataclass
+class Networks:
+    """A preset's G and D for a training loop of one's own (:func:`build_networks`).
+
+    Attributes:
+        G: the generator, ``G(z (B, z_dim), y (B,) or None) -> (B, C, H, W)`` in [-1, 1].
+        D: the discriminator, as ganforge's losses call it.
+        config: the resolved config the nets are built from.
+        record: what :func:`save_generator` stores so that ``load_run``, ``evaluate`` and
+            ``generate`` rebuild G without the data.
+    """
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    config: Config
+    record: dict[str, Any]
+
+
+def build_networks(config: Config | str, data: Any, overrides: Sequence[str] = (),
+                   plain: bool = False) -> Networks:
+    """G and D of a preset (or a resolved config) for ``data`` (:func:`load_dataset`'s).
+
+    Args:
+        plain: stock PyTorch layers only, as a loop written outside ganforge would have
+            (ganforge's faster CPU dropout becomes ``nn.Dropout`` of the same ``p``).
+    """
+    cfg = (apply_overrides(copy.deepcopy(config), tuple(overrides)) if isinstance(config, Config)
+           else resolve(preset=config, overrides=tuple(overrides)))
+    n_labels, _ = label_info(data)
+    G, D, args = build_from_config(cfg.model, data.shape,
+                                   n_labels if cfg.model.conditional else 0)
+    if plain:
+        G, D = _stock_dropout(G), _stock_dropout(D)
+    return Networks(G, D, cfg, model_record(cfg, data, args))
+
+
+def _stock_dropout(net: torch.nn.Module) -> torch.nn.Module:
+    """Every subclass of ``nn.Dropout`` in ``net`` replaced by a stock ``nn.Dropout``."""
+    for name, child in net.named_children():
+        if isinstance(child, torch.nn.Dropout) and type(child) is not torch.nn.Dropout:
+            setattr(net, name, torch.nn.Dropout(child.p, child.inplace))
+        else:
+            _stock_dropout(child)
+    return net
+
+
+def save_generator(folder: str | Path, nets: Networks, step: int, elapsed_s: float,
+                   label: Optional[str] = None, meta: Optional[dict[str, Any]] = None) -> Path:
+    """Save ``nets.G`` as a checkpoint of the run folder ``folder`` (created with its
+    ``config.json``), so that ganforge loads, scores and samples it like a run of its own.
+
+    Args:
+        step: the G steps taken so far.
+        elapsed_s: seconds of training so far.
+        label: save as ``checkpoints/<label>`` (e.g. ``"min_5"``) instead of ``step_<step>``;
+            the newest ``step_*`` checkpoint alone is kept, labelled ones always.
+        meta: more JSON-able facts kept in the checkpoint's record.
+
+    Returns:
+        The checkpoint's JSON path.
+
+    Raises:
+        CheckpointError: the checkpoint did not read back.
+    """
+    folder = Path(folder)
+    config_json = folder / "config.json"
+    if not config_json.is_file():
+        fileio.ensure_dir(folder)
+        fileio.write_text(config_json, nets.config.to_json() + "\n")
+    record = {"config": nets.config.to_dict(), "model": nets.record, "elapsed_s": elapsed_s,
+              **(meta or {})}
+    path = save_checkpoint(folder, step, {"G": nets.G}, {}, record, keep=1, label=label)
+    if path is None:
+        raise CheckpointError(f"the checkpoint of step {step} in '{folder}' did not read back; "
+                              "check the disk and save again")
+    return path

@@ -291,6 +291,8 @@ class Trainer:
             / max(1, self.s.sampler.steps_per_epoch),
             "elapsed_s": round(self.elapsed, 3),
             "images_per_s": round(images_per_s, 2),
+            # real images one step consumes over all ranks (D steps per G step included)
+            "images_per_step": self.s.phases.images_per_step(self.s.batches.global_batch),
             "device": str(self.s.device),
             "processes": self.world.world_size,  # images_per_s counts all of them
             "final": {k: v for k, v in record.items() if k != "step"},
