@@ -11,6 +11,12 @@
 :func:`load_run` and :class:`Run` are the run layer's (:mod:`ganforge.run.loaded`). A caller
 that watches the run as it trains (a hyperparameter search) passes ``on_metrics``: it sees every
 in-loop evaluation and may end the run early by raising :class:`~ganforge.errors.StopRun`.
+
+Scoring and data for scripts (the benchmarks use these): :func:`evaluate` scores a run folder,
+an npz or an image folder as ``ganforge evaluate`` does, with an evaluator loaded once by
+:func:`load_evaluator`; :func:`load_dataset` gives a registered dataset as tensors. A training
+loop of one's own gets a preset's networks from :func:`build_networks` and saves its G with
+:func:`save_generator`, after which ganforge loads, samples and scores it like its own runs.
 Nothing in the package imports this module: it stands on top, beside the command line.
 """
 
