@@ -148,11 +148,14 @@ class Protocol:
             "minutes": "none", "steps": "none", "epochs": "none",
             **{k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in job.budget.items()}}
         timed = "[" + ",".join(f"{m:g}" for m in job.timed) + "]"
+        # The protocol scores the checkpoints itself: no in-loop or final scoring spends the
+        # budget's clock or needs the run's own evaluator.
         overrides = [*self.spec.overrides, *(f"train.{k}={v}" for k, v in budget.items()),
                      f"train.seed={job.seed}", f"train.threads={self.spec.threads}",
                      f"train.device={self.spec.device}", "log.progress=false",
                      "log.trackers=[]", "log.report_every_s=none", "eval.every=0",
-                     "eval.best=none", f"log.checkpoint_minutes={timed}", *job.run.set]
+                     "eval.best=none", "eval.final=[]", f"log.checkpoint_minutes={timed}",
+                     *job.run.set]
         run = api.train(job.run.preset, overrides=overrides, out=str(folder), log=lambda _: None)
         cfg = json.loads((folder / "config.json").read_text())
         summary = json.loads((folder / "summary.json").read_text())
