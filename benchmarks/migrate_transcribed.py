@@ -11,7 +11,9 @@
   for the worst digit and the time, the README's sentence about the same runs. That sentence
   moved to ``docs/tutorials/first-run.md`` when the README became a landing page; the records
   keep their source (``README.md#L23``, the README before that move), and this reader, finding
-  the sentence no longer in the README, yields nothing more for it.
+  the sentence no longer in the README, yields nothing more for it. The preset's comment was
+  trimmed to its reason and a link since (numbers are rendered from the store, not kept in
+  comments); the tutorial renders the two records, marked transcribed.
 
 A page that no longer has the expected line yields nothing for it.
 """

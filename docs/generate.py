@@ -8,8 +8,13 @@
 - ``results/quality.md``: the quality benchmark's tables for each kind of CPU, rendered from the
   results store (``benchmarks/results/records.jsonl``) by the renderer ``quality.py`` uses
   (``benchmarks/quality_report.py``);
-- the headline table of ``README.md``, between ``<!-- results:begin -->`` and
-  ``<!-- results:end -->``: each MNIST preset's current quality record, from the same store.
+- the rendered blocks of hand-written pages (``BLOCK_PAGES``: the README, ``REPRODUCTIONS.md``,
+  the Reproductions, Speed and first-run pages), each between
+  ``<!-- rendered from records: KEY -->`` and ``<!-- end rendered -->``: the README's headline
+  table (each MNIST preset's current quality record, key ``readme-quality``) and the blocks of
+  ``docs/render_records.py`` (each reproduced document's measurements and status, the quick
+  start's transcribed runs, the transcribed GPU rows), every number with its protocol, date
+  and standing.
 
 Run it after changing any of them; ``tests/test_docs.py`` fails while a committed page differs
 from what this writes (``--check`` says which).
@@ -21,12 +26,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ganforge.cli import build_parser
 from ganforge.config import list_presets, preset_chain, resolve
@@ -212,55 +218,103 @@ def _dates(runs: list[dict[str, Any]]) -> str:
     return days[0] if len(days) == 1 else f"{days[0]} – {days[-1]}"
 
 
-def readme_results() -> str:
-    """README's headline table: each MNIST preset's current quality record at the tables'
-    budget, beside its typical loop, with the protocol and the date of its runs."""
+@functools.lru_cache(maxsize=None)
+def _quality_rows() -> dict[str, dict[str, Any]]:
+    """Each MNIST preset's current quality row at the tables' budget, beside its typical loop,
+    with the protocol and the date of its runs: the README's cells, and the pieces the
+    Reproductions page quotes (``fid_x_floor``, ``acc``, ``worst``, ``basis``)."""
     mods = _quality_modules()
     order = mods.quality.CONDITIONAL + mods.quality.UNCONDITIONAL
-    rows = []
+    rows = {}
     for res in quality_results():
         p, summary = res["protocol"], res["summary"]
         points = mods.report.table_points(res["mine"], p["minutes"])
-        for name in sorted((n for n in summary if summary[n]["kind"] == "preset"),
-                           key=lambda n: (order.index(n) if n in order else len(order), n)):
+        for name in (n for n in summary if summary[n]["kind"] == "preset"):
             row = summary[name]
             typical = summary.get(row.get("compare_with") or "")
-            fid = f"{row['fid_x_floor'][0]:.1f} ± {row['fid_x_floor'][1]:.1f}"
-            loop = (f"{typical['fid_x_floor'][0]:.1f} ({row['compare_with']})" if typical
-                    else "–")
-            acc = (f"{row['acc'][0]:.3f} (worst class {row['worst'][0]:.3f})"
-                   if row["conditional"] else "–")
             runs = [r for r, _ in points[name].values()]
-            rows.append((order.index(name) if name in order else len(order), name,
-                         f"| `{name}` | {fid} | {loop} | {acc} | {len(row['seeds'])} | "
-                         f"{_machine(res)} | `{p['name']}`: "
-                         f"{p['minutes']:g} min, {p['threads']} threads | {_dates(runs)} |"))
+            protocol = f"`{p['name']}`: {p['minutes']:g} min, {p['threads']} threads"
+            rows[name] = {
+                "rank": (order.index(name) if name in order else len(order), name),
+                "fid_x_floor": f"{row['fid_x_floor'][0]:.1f} ± {row['fid_x_floor'][1]:.1f}",
+                "loop": (f"{typical['fid_x_floor'][0]:.1f} ({row['compare_with']})" if typical
+                         else "–"),
+                "acc": f"{row['acc'][0]:.3f}" if row["conditional"] else None,
+                "worst": f"{row['worst'][0]:.3f}" if row["conditional"] else None,
+                "seeds": len(row["seeds"]), "cpu": _machine(res), "protocol": protocol,
+                "date": _dates(runs),
+                "basis": (f"_({protocol}, {len(row['seeds'])} seeds, a {_machine(res)}; "
+                          f"{_dates(runs)}; current)_")}
+    return rows
+
+
+def quality_row(preset: str) -> Optional[dict[str, Any]]:
+    """A preset's current quality row (:func:`_quality_rows`), or None when it has none."""
+    return _quality_rows().get(preset)
+
+
+def readme_results() -> str:
+    """README's headline table: each MNIST preset's current quality record at the tables'
+    budget, beside its typical loop, with the protocol and the date of its runs."""
     lines = ["| preset | FID ÷ floor | typical loop's FID ÷ floor | label accuracy | seeds | "
              "CPU | protocol | date |", "|---|---|---|---|---|---|---|---|"]
-    return "\n".join(lines + [row for *_, row in sorted(rows)])
+    for name, r in sorted(_quality_rows().items(), key=lambda kv: kv[1]["rank"]):
+        acc = f"{r['acc']} (worst class {r['worst']})" if r["acc"] else "–"
+        lines.append(f"| `{name}` | {r['fid_x_floor']} | {r['loop']} | {acc} | {r['seeds']} | "
+                     f"{r['cpu']} | {r['protocol']} | {r['date']} |")
+    return "\n".join(lines)
 
 
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# ----------------------------------------------------------------------------- rendered blocks
+
+def _docs_module(name: str):
+    """A module of ``docs/`` (render_records, reproductions), importable however this file
+    was loaded (as a script, or by path from a test)."""
+    if str(DOCS) not in sys.path:
+        sys.path.insert(0, str(DOCS))
+    return importlib.import_module(name)
 
 
-def readme_text(readme: str) -> str:
-    """``readme`` with the text between its result markers rendered again from the store."""
-    block = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if not block.search(readme):
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} block")
-    note = ("<!-- written by docs/generate.py from benchmarks/results/records.jsonl; "
-            "do not edit -->")
-    return block.sub(lambda _: f"{BEGIN}\n{note}\n\n{readme_results()}\n\n{END}", readme,
-                     count=1)
+@functools.lru_cache(maxsize=None)
+def evidence():
+    """The store's records for the renderers of ``docs/render_records.py``, read once."""
+    from ganforge.bench import Store
 
+    return _docs_module("render_records").Evidence(Store(STORE), quality_row)
+
+
+@functools.lru_cache(maxsize=None)
+def renderers() -> dict[str, Callable[[], str]]:
+    """Every block a hand-written page may hold, by the key its marker names."""
+    return {"readme-quality": readme_results,
+            **_docs_module("render_records").renderers(evidence)}
+
+
+def render_block(key: str) -> str:
+    """The body of the block ``key``; an unknown key stops the generator with its name."""
+    if key not in renderers():
+        raise SystemExit(f"no renderer for a block of key {key!r}; the keys: "
+                         + ", ".join(sorted(renderers())))
+    return renderers()[key]()
+
+
+def blocks_filled(page: str) -> str:
+    """A hand-written page (relative to docs/) with each of its rendered blocks written
+    again."""
+    return _docs_module("render_records").fill((DOCS / page).read_text(), render_block, page)
+
+
+# Hand-written pages that hold rendered blocks (relative to docs/; the README and
+# REPRODUCTIONS.md sit one folder up).
+BLOCK_PAGES = ("../README.md", "../REPRODUCTIONS.md", "reference/reproductions.md",
+               "results/speed.md", "tutorials/first-run.md")
 
 PAGES: dict[str, Callable[[], str]] = {
     "reference/settings.md": lambda: reference_markdown(builtin_only=True),
     "reference/cli.md": cli_markdown,
     "reference/presets.md": presets_markdown,
     "results/quality.md": quality_markdown,
-    # Relative to docs/: a block inside the README, the rest of it written by hand.
-    "../README.md": lambda: readme_text((REPO / "README.md").read_text()),
+    **{page: functools.partial(blocks_filled, page) for page in BLOCK_PAGES},
 }
 
 

@@ -39,8 +39,36 @@ def test_generated_pages_are_current(capsys):
     quality = (REPO / "docs" / "results" / "quality.md").read_text()
     assert "## On a 2-core AMD EPYC" in quality and "### Time to quality" in quality
     readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("<!-- results:begin -->"):readme.index("<!-- results:end -->")]
+    table = readme[readme.index("<!-- rendered from records: readme-quality"):
+                   readme.index("<!-- end rendered -->")]
     assert "| `cgan-mnist` |" in table and "`quality-v2`" in table
+
+
+def test_reproductions_are_rendered_from_the_store():
+    """REPRODUCTIONS.md and the Reproductions page hold the table of what each document's
+    reproduction measured, and the page one section per document, each number with its basis
+    (``--check`` above says they are current); stale records say so."""
+    generate = _generator()
+    page = (REPO / "docs" / "reference" / "reproductions.md").read_text()
+    short = (REPO / "REPRODUCTIONS.md").read_text()
+    for text in (page, short):
+        assert "<!-- rendered from records: reproductions " in text
+        assert "| Seed 000: ACGAN on Kuzushiji |" in text
+    keys = [k for k in generate.renderers() if k.startswith("reproduction:")]
+    assert keys and all(f"<!-- rendered from records: {k} " in page for k in keys)
+    # every document a preset reproduces has its section, rendered
+    from ganforge.config import list_presets, resolve
+
+    documents = generate._docs_module("reproductions").DOCUMENTS
+    assert {d.cites for d in documents} == {resolve(n).reproduces for n in list_presets()} - {""}
+    seed_001 = generate.render_block("reproduction:seed-001")
+    # the preset's current number, and its earlier form's marked stale, never as current
+    assert "; current)_" in seed_001.splitlines()[0]
+    earlier = next(line for line in seed_001.splitlines() if "before that retuning" in line)
+    assert "**stale**" in earlier
+    status = generate.render_block("reproduction:seed-000").split("**Status**")[1]
+    assert "every class ≥" in status and ("missed by" in status or "met by every" in status)
+    assert "**transcribed**" in generate.render_block("quick-start")
 
 
 def test_readme_is_a_landing_page():
