@@ -52,7 +52,7 @@ import faces_report as fr  # benchmarks/faces_report.py: save_small_png, shown_p
 import kmnist_report as kr  # benchmarks/kmnist_report.py: the markdown
 import quality_score as qs  # benchmarks/quality_score.py
 import report  # benchmarks/report.py
-from sweep import parse_variant, resolved_settings  # benchmarks/sweep.py
+from ganforge.bench.store import TRAINED_SECTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -61,6 +61,21 @@ SEED_PRESET, TUNED = "acgan-kmnist", "acgan-kmnist-tuned"
 LEVERS = {"pretrain": ["loss.pretrain_steps=1000"], "real-only": ["loss.class_on_fake=false"]}
 N = 5000  # samples, reference and floor images per score
 FAKE_KEYS = ("Loss/D/class_fake", "Loss/D/class_fake_heldout")
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """``NAME:KEY=VALUE,KEY=VALUE`` -> (name, ["KEY=VALUE", ...]); ``;`` separates list items."""
+    name, _, rest = text.partition(":")
+    if not name:
+        raise SystemExit(f"variant '{text}' has no name; write NAME:KEY=VALUE,...")
+    return name, [item.replace(";", ",") for item in rest.split(",") if item.strip()]
+
+
+def resolved_settings(run_dir: Path) -> dict[str, Any]:
+    """What a run trained with (the sections of its config.json the results store
+    fingerprints), so a result row stays true after its preset changes."""
+    config = json.loads((Path(run_dir) / "config.json").read_text())
+    return {k: config[k] for k in TRAINED_SECTIONS}
 
 
 def train(preset: str, name: str, overrides: list[str], minutes: float, seed: int,

@@ -161,7 +161,9 @@ def quality_floors(repo: Path) -> Iterator[Record]:
 # ----------------------------------------------------------------------------- sweeps, KMNIST
 
 def sweeps(repo: Path) -> Iterator[Record]:
-    """``sweep.py``'s logs: one run per variant of a preset, with the settings it trained."""
+    """The hand sweeps' logs (``results/sweeps/*.jsonl``, written by the former ``sweep.py``;
+    a sweep is now ``ganforge tune --sampler grid``): one run per variant of a preset, with the
+    settings it trained."""
     for path in sorted((repo / mf.RESULTS / "sweeps").glob("*.jsonl")):
         for source, run in lines(repo, f"sweeps/{path.name}"):
             values, protocol = mf.split(run, keep=mf.KEEP | {"variant"},

@@ -129,6 +129,11 @@ TINY_MODEL = {"mlp": ["model.g_hidden=[16]", "model.d_hidden=[16]"],
 TINY_RUN = ["train.batch_size=8", "log.log_every=1", "log.sample_every=1",
             "log.checkpoint_every=1", "log.report_every_s=none", "eval.final_samples=100"]
 MNIST_SUBSET = ["data.split=test", "data.download=false", "data.limit=64"]
+# A tune command's every run: a small batch, no report rebuilds (tune sets the budget and the
+# scoring itself, so TINY_RUN's eval and log keys are not for it).
+TINY_TUNE_RUN = ["train.batch_size=8", "log.report_every_s=none", "train.device=cpu"]
+# A tune command's study, at these values: two trials of one seed, one seed to verify with.
+TINY_STUDY = {"--trials": "2", "--seeds": "1", "--verify": "1"}
 
 
 def tutorial_commands(page: Path) -> list[str]:
@@ -150,6 +155,33 @@ def _take(argv: list[str], flag: str) -> tuple[list[str], str | None]:
     return argv[:i] + argv[i + 2:], argv[i + 1]
 
 
+def _values(argv: list[str], flag: str) -> list[str]:
+    """The values of every ``flag VALUE`` in ``argv`` (``--set``, ``--param``)."""
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [x for o in overrides for x in ("--set", o)]
+
+
+def shrink_tune(argv: list[str]) -> list[str]:
+    """``ganforge tune`` arguments (after ``tune``) shrunk: see
+    :func:`test_every_tutorial_command_runs`."""
+    from ganforge.config import resolve
+
+    for flag in ("--minutes-per-trial", "--steps-per-trial", "--samples"):
+        argv, _ = _take(argv, flag)
+    grid = "grid" in _values(argv, "--sampler")
+    for flag, value in TINY_STUDY.items():
+        argv, given = _take(argv, flag)
+        if given is not None or (flag == "--trials" and not grid):
+            argv += [flag, value]
+    searched = {spec.partition("=")[0] for spec in _values(argv, "--param")}
+    arch = resolve(_take(argv, "--preset")[1], overrides=_values(argv, "--set")).model.arch
+    tiny = [o for o in TINY_MODEL.get(arch, []) if o.partition("=")[0] not in searched]
+    return [*argv, "--steps-per-trial", "4", "--samples", "64", *_sets(tiny + TINY_TUNE_RUN)]
+
+
 def shrink(argv: list[str], mnist: Callable[[], Path]) -> list[str]:
     """A ganforge command line (after ``ganforge``) rewritten to run in seconds; see
     :func:`test_every_tutorial_command_runs` for the rules."""
@@ -168,13 +200,13 @@ def shrink(argv: list[str], mnist: Callable[[], Path]) -> list[str]:
         if "--resume" in argv:
             return [command, *argv, "--steps", "4", "--no-progress"]
         argv, preset = _take(argv, "--preset")
-        sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
-        arch = resolve(preset, overrides=sets).model.arch
+        config = _values(argv, "--config") or _values(argv, "-c") or [None]
+        arch = resolve(preset, config_file=config[0], overrides=_values(argv, "--set")).model.arch
         extra = TINY_MODEL.get(arch, []) + TINY_RUN
         if "--device" not in argv:
             argv += ["--device", "cpu"]
-        return [command, "--preset", preset, *argv, "--steps", "2", "--no-progress",
-                *[x for o in extra for x in ("--set", o)]]
+        return [command, *(["--preset", preset] if preset else []), *argv, "--steps", "2",
+                "--no-progress", *_sets(extra)]
     if command == "evaluate":
         if "--evaluator" in argv and argv[argv.index("--evaluator") + 1] == "inception":
             argv[argv.index("--evaluator") + 1] = "digits-lenet"
@@ -182,6 +214,8 @@ def shrink(argv: list[str], mnist: Callable[[], Path]) -> list[str]:
             argv += ["--n", "100"]
     if command == "train-evaluator":
         argv += ["--epochs", "1", "--limit", "256"]
+    if command == "tune":
+        return [command, *shrink_tune(argv)]
     return [command, *argv]
 
 
@@ -191,7 +225,7 @@ def prepare(page: str, folder: Path) -> None:
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    if page == "image-folder.md":  # pets/cats, pets/dogs
+    if page in ("image-folder.md", "tune-your-data.md"):  # pets/cats, pets/dogs
         for name in ("cats", "dogs"):
             (folder / "pets" / name).mkdir(parents=True)
             for i in range(12):
@@ -242,8 +276,13 @@ def test_every_tutorial_command_runs(page, request, tmp_path, monkeypatch, capsy
 
     - ``train``: ``--time-budget X``, ``--steps N`` and ``--epochs N`` are removed and
       ``--steps 2`` added (``--steps 4`` for ``--resume``, so two more steps run), with
-      ``--no-progress``, ``--device cpu`` and tiny nets (``TINY_MODEL`` for the preset's model
-      family) and logging (``TINY_RUN``); a resumed run keeps its own settings;
+      ``--no-progress``, ``--device cpu`` and tiny nets (``TINY_MODEL`` for the model family of
+      the preset or ``--config`` file) and logging (``TINY_RUN``); a resumed run keeps its own
+      settings;
+    - ``tune``: each run ``--steps-per-trial 4`` (in place of its budget) scored on
+      ``--samples 64``, with tiny nets (``TINY_MODEL``, less the keys it searches) and
+      ``TINY_TUNE_RUN``; the study two trials (a grid: as given), one seed, ``--verify 1``
+      (``TINY_STUDY``, each given flag replaced);
     - ``--data-root X``: X is kept when the test prepared it, else replaced by the MNIST test
       split of the ``mnist_root`` fixture (64 images for training: ``MNIST_SUBSET``);
     - ``evaluate``: ``--evaluator inception`` becomes ``digits-lenet`` (the Inception weights

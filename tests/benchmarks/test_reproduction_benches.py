@@ -1,6 +1,6 @@
 """The reproduction benchmarks' bookkeeping on fixed records (exact values): seed 000's KMNIST
-ACGAN runs (``kmnist_acgan.py``, ``kmnist_report.py``), the cGAN paper's Parzen table
-(``parzen_mnist.py``) and the per-preset sweep's record (``sweep.py``). Their training runs need the shared KMNIST/MNIST files and minutes; what
+ACGAN runs (``kmnist_acgan.py``, ``kmnist_report.py``) and the cGAN paper's Parzen table
+(``parzen_mnist.py``). Their training runs need the shared KMNIST/MNIST files and minutes; what
 is tested here is what they compute from a run folder and how they judge the targets.
 """
 
@@ -16,7 +16,7 @@ from tests.benchmarks.conftest import import_benches
 
 @pytest.fixture
 def bench(monkeypatch):
-    return import_benches(monkeypatch, "kmnist_acgan", "kmnist_report", "parzen_mnist", "sweep")
+    return import_benches(monkeypatch, "kmnist_acgan", "kmnist_report", "parzen_mnist")
 
 
 def write_stats(folder: Path, rows: list[dict]) -> Path:
@@ -175,38 +175,7 @@ def test_parzen_early_stopping_chooses_on_the_validation_digits_only(bench, monk
     assert [c["val"] for c in got["curve"]] == [10.0, 30.0, 25.0]
 
 
-def sweep_record(variant: str, command: str | None, overrides: list[str]) -> dict:
-    r = {"variant": variant, "overrides": overrides, "seed": 0, "minutes": 5, "steps": 100,
-         "images_per_s": 2000.0, "load_before": [0.5], "load_after": [2.0], "fid": 4.5,
-         "precision": 0.9, "recall": 0.2, "acc": 0.99, "worst": 0.97, "fid_floor": 0.9}
-    return {**r, "command": command} if command else r
-
-
-def test_sweep_page_lists_every_command_that_added_rows_once(bench):
-    records = [sweep_record("a", "python sweep.py p --variant a:", []),
-               sweep_record("b", "python sweep.py p --variant b:x=1", ["x=1"]),
-               sweep_record("c", "python sweep.py p --variant b:x=1", ["y=2"]),
-               sweep_record("old", None, ["z=3"])]  # rows written before commands were kept
-    text = bench.sweep.render("p", records, 0.9, "cpu")
-    assert text.count("Command: `") == 2
-    assert text.index("--variant a:") < text.index("--variant b:x=1")
-    assert "| b | `x=1` | 0 | 5 | 100 | 2,000 | 0.5/2.0 | 4.50 | 5.0 | 0.900 | 0.200 | 0.990 | " \
-           "0.970 |" in text
-    assert "| old | `z=3` |" in text
-    assert text.count("Machine: cpu; FID floor (real MNIST test digits, same protocol): "
-                      "0.900.") == 1
-
-
-def test_sweep_page_keeps_each_kind_of_cpu_in_its_own_table(bench):
-    intel = {**sweep_record("a", None, []), "cpu_model": "Intel Xeon",
-             "scoring": {"evaluator_sha256": "f" * 64}}
-    amd = {**sweep_record("b", None, ["x=1"]), "cpu_model": "AMD EPYC", "fid_floor": 0.5,
-           "scoring": {"evaluator_sha256": "1" * 64}}
-    text = bench.sweep.render("p", [intel, amd, dict(intel, variant="c")], None, "here")
-    first, second = text.split("Machine: ")[1:]
-    assert first.startswith("Intel Xeon, evaluator sha256 ffffffffffff; FID floor "
-                            "(real MNIST test digits, same protocol): 0.900.")
-    assert "| a |" in first and "| c |" in first and "| b |" not in first
-    assert second.startswith("AMD EPYC, evaluator sha256 111111111111; FID floor "
-                             "(real MNIST test digits, same protocol): 0.500.")
-    assert "| b | `x=1` | 0 | 5 | 100 | 2,000 | 0.5/2.0 | 4.50 | 9.0 |" in second
+def test_a_variant_is_a_name_and_its_overrides(bench):
+    assert bench.kmnist_acgan.parse_variant("base:") == ("base", [])
+    assert bench.kmnist_acgan.parse_variant("b:loss.class_weight=0.5,loss.augment=a;b") == \
+        ("b", ["loss.class_weight=0.5", "loss.augment=a,b"])

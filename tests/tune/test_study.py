@@ -1,7 +1,7 @@
 """A study from start to end on tiny runs: it completes and writes its outputs (the best preset,
 the page, the results store), prunes a bad trial at its first check point and leaves its run
-folder consistent, goes on where it stopped, records failed trials, re-verifies the winner, and
-refuses a study made for something else."""
+folder consistent, goes on where it stopped, records failed trials, re-verifies the winner,
+refuses a study made for something else, and draws its trials with another sampler."""
 
 from __future__ import annotations
 
@@ -235,3 +235,11 @@ def test_a_time_budget_is_checked_at_its_quarters(tmp_path, capsys):
     assert folder.config["train"]["minutes"] == 0.04 and folder.config["train"]["steps"] is None
     assert folder.config["eval"]["minutes"] == [0.01, 0.02, 0.03]
     assert folder.summary["elapsed_s"] >= 0.04 * 60
+
+
+def test_a_random_sampler_draws_the_trials(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert run(capsys, toy_argv(out, "--sampler", "random", trials=2))[0] == 0
+    assert [t.state for t in trials(out)] == [TrialState.COMPLETE] * 2
+    assert "<tr><td>sampler</td><td>random</td></tr>" in (out / "study.html").read_text()
+    assert " --sampler random --trials 2 " in (out / "best.toml").read_text().splitlines()[1]

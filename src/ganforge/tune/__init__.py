@@ -8,6 +8,7 @@ that run a study import it.
 
 - ``space.py``: the searched keys (``KEY=DIST:ARGS``), typed and checked by the config;
 - ``job.py``: one study (:class:`TuneJob`): budget, check points, the overrides of each run;
+- ``samplers.py``: how each trial's values are picked (TPE, random, every combination of a grid);
 - ``pruning.py``: the pruners and the ``on_metrics`` reporter that lets them stop a run;
 - ``study.py``: the storage, what a study was made for, claiming trials under a shared lock,
   heartbeats and the retry of a trial whose worker went away;

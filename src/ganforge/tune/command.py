@@ -1,8 +1,9 @@
 """``ganforge tune``: the command line, its checks, and the workers that run the trials.
 
 Everything the command can refuse is refused before the first trial, in one line (exit 2):
-the preset and ``--set`` overrides, the metric, every parameter (:mod:`.space`), the numbers,
-and the study's storage and what it was made for (:mod:`.study`). Then this process — or
+the preset and ``--set`` overrides, the metric, every parameter (:mod:`.space`; with
+``--sampler grid``, choices only: :mod:`.samplers`), the numbers, and the study's storage and
+what it was made for (:mod:`.study`). Then this process — or
 ``--workers W`` processes of this machine, or the same command on several machines sharing a
 ``--storage`` — claims trials until the study holds ``--trials``; the process that started
 them writes the outputs (:mod:`.outputs`) and runs ``--verify``.
@@ -31,6 +32,7 @@ EXAMPLE = ("ganforge tune --preset cgan-digits --param optim.lr_g=loguniform:1e-
 def add_tune_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ganforge tune`` to the CLI's subcommands."""
     from ganforge.tune.pruning import PRUNERS
+    from ganforge.tune.samplers import SAMPLERS
     from ganforge.tune.space import DISTRIBUTIONS
 
     p = subparsers.add_parser(
@@ -39,7 +41,8 @@ def add_tune_parser(subparsers: argparse._SubParsersAction) -> None:
         "trial trains the preset once per seed with sampled values, in-loop scores at a "
         "quarter, half and three quarters of each run let a bad trial be pruned early, and "
         "the study is stored (SQLite in the study folder, or --storage) so the same command "
-        "again goes on with it. Outputs: best.toml (a preset), study.html, records.jsonl. "
+        "again goes on with it. With --sampler grid it trains every combination of the "
+        "choice: values once instead. Outputs: best.toml (a preset), study.html, records.jsonl. "
         f"Needs pip install 'ganforge[tune]'. Example: {EXAMPLE}")
     p.add_argument("--preset", "-p", required=True, help="the preset to tune")
     p.add_argument("--param", dest="params", action="append", default=[],
@@ -59,8 +62,11 @@ def add_tune_parser(subparsers: argparse._SubParsersAction) -> None:
                         "minutes of each run of a trial (a trial of K seeds trains K x M)")
     budget.add_argument("--steps-per-trial", type=int, metavar="S", help="G steps of each run "
                         "of a trial")
-    p.add_argument("--trials", type=int, default=20, help="trials the study holds when done "
-                   "(default 20; run again with more to add some)")
+    p.add_argument("--sampler", choices=tuple(SAMPLERS), default="tpe",
+                   help="; ".join(f"{k}: {v.doc}" for k, v in SAMPLERS.items()))
+    p.add_argument("--trials", type=int, help="trials the study holds when done (default 20; "
+                   "with --sampler grid, the number of combinations; run again with more to "
+                   "add some)")
     p.add_argument("--seeds", type=int, default=1, help="runs per trial, seeds 0..K-1; the "
                    "trial's value is their mean (default 1)")
     p.add_argument("--out", "-o", required=True, metavar="STUDY_DIR", help="the study folder: "
@@ -72,8 +78,9 @@ def add_tune_parser(subparsers: argparse._SubParsersAction) -> None:
                    "folder's name)")
     p.add_argument("--workers", type=int, default=1, help="processes on this machine claiming "
                    "trials of the study (default 1)")
-    p.add_argument("--pruner", choices=tuple(PRUNERS), default="median",
-                   help="; ".join(f"{k}: {v.doc}" for k, v in PRUNERS.items()))
+    p.add_argument("--pruner", choices=tuple(PRUNERS),
+                   help="; ".join(f"{k}: {v.doc}" for k, v in PRUNERS.items()) + " (default: "
+                   "median; none with --sampler grid)")
     p.add_argument("--startup-trials", type=int, default=3, help="median pruner: trials that "
                    "complete before it prunes (default 3)")
     p.add_argument("--samples", type=int, default=2000, help="samples per score, in-loop and "
@@ -97,7 +104,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     checks = [
         (args.seeds >= 1, f"--seeds {args.seeds}: a trial needs at least one seed; give "
          "--seeds 1 or more"),
-        (args.trials >= 1, f"--trials {args.trials}: give 1 or more"),
+        (args.trials is None or args.trials >= 1, f"--trials {args.trials}: give 1 or more"),
         (args.workers >= 1, f"--workers {args.workers}: give 1 or more"),
         (args.workers == 1 or os.name == "posix", f"--workers {args.workers}: processes share "
          "a study through file locks this system lacks; run one (several machines: --storage)"),
@@ -119,6 +126,7 @@ def job_from_args(args: argparse.Namespace) -> "TuneJob":
     from ganforge import api
     from ganforge.config import resolve
     from ganforge.tune.job import STORE_FILE, Budget, TuneJob, default_storage
+    from ganforge.tune.samplers import check_grid, grid_size
     from ganforge.tune.space import RESERVED, build_space, read_space
 
     _check_numbers(args)
@@ -132,20 +140,29 @@ def job_from_args(args: argparse.Namespace) -> "TuneJob":
         raise ConfigError(f"--metric {args.metric}: tune optimises a metric's value; give "
                           f"--metric {args.metric.split('/')[0]}")
     out = str(Path(args.out))
+    grid = args.sampler == "grid"
     job = TuneJob(
         preset=args.preset, params=(), fixed=tuple(args.fixed), metric=args.metric,
         direction=args.direction or ("maximize" if higher else "minimize"),
-        budget=Budget(args.minutes_per_trial, args.steps_per_trial), trials=args.trials,
+        budget=Budget(args.minutes_per_trial, args.steps_per_trial), trials=args.trials or 20,
         seeds=args.seeds, out=out, storage=args.storage or default_storage(out),
-        study_name=args.study_name or Path(out).resolve().name, pruner=args.pruner,
+        study_name=args.study_name or Path(out).resolve().name,
+        pruner=args.pruner or ("none" if grid else "median"), sampler=args.sampler,
         startup_trials=args.startup_trials, samples=args.samples, workers=args.workers,
         verify=args.verify, store=args.store or str(Path(out) / STORE_FILE),
         storage_given=args.storage is not None)
     base = job.run_overrides(0, [])
     resolve(job.preset, overrides=base)  # the preset and the fixed overrides, as every run
     specs = list(args.params) + (read_space(args.space) if args.space else [])
-    return dataclasses.replace(job, params=tuple(build_space(specs, job.preset, list(job.fixed),
-                                                             base)))
+    params = tuple(build_space(specs, job.preset, list(job.fixed), base))
+    if not grid:
+        return dataclasses.replace(job, params=params)
+    check_grid(params)
+    size = grid_size(params)
+    if args.trials is not None and args.trials > size:
+        raise ConfigError(f"--trials {args.trials}: the grid has {size} combinations, each run "
+                          f"once; give at most {size}, or leave --trials out")
+    return dataclasses.replace(job, params=params, trials=args.trials or size)
 
 
 # ----------------------------------------------------------------------------- workers

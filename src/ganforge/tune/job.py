@@ -5,7 +5,8 @@ handed to every worker — and the overrides each run of a trial trains with.
 A trial runs its seeds one after the other, each an ordinary run at the trial's budget. In-loop
 metrics run at :data:`POINTS` - 1 check points of each run (a quarter, half and three quarters
 of the budget: ``eval.minutes`` for a time budget, ``eval.every`` for a step budget), which the
-pruner sees; the run's value is its final score (``eval.final``, held-out data).
+pruner sees (none with ``--pruner none``: they would only spend the budget); the run's value is
+its final score (``eval.final``, held-out data).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class TuneJob:
         storage: the Optuna storage URL (default: SQLite in ``out``).
         study_name: the study's name in the storage.
         pruner: a name in :data:`ganforge.tune.pruning.PRUNERS`.
+        sampler: a name in :data:`ganforge.tune.samplers.SAMPLERS` ("grid": every
+            combination of the choices).
         startup_trials: trials that complete before the median pruner prunes.
         samples: samples per score (in-loop and final).
         workers: processes on this machine.
@@ -111,6 +114,7 @@ class TuneJob:
     storage: str
     study_name: str
     pruner: str = "median"
+    sampler: str = "tpe"
     startup_trials: int = 3
     samples: int = 2000
     workers: int = 1
@@ -122,10 +126,20 @@ class TuneJob:
     def folder(self) -> Path:
         return Path(self.out)
 
+    @property
+    def checks(self) -> bool:
+        """Whether runs are scored at the check points: only for a pruner to judge them (in-loop
+        scoring spends the run's training clock)."""
+        return self.pruner != "none"
+
     def identity(self) -> dict[str, Any]:
-        """What a stored study must share with this command to go on with it."""
-        return {"preset": self.preset, "metric": self.metric, "direction": self.direction,
-                "budget": self.budget.as_dict(), "seeds": self.seeds}
+        """What a stored study must share with this command to go on with it (a grid: its
+        combinations too, which the trial numbers index)."""
+        identity = {"preset": self.preset, "metric": self.metric, "direction": self.direction,
+                    "budget": self.budget.as_dict(), "seeds": self.seeds}
+        if self.sampler == "grid":
+            identity["grid"] = {param.key: list(param.choices) for param in self.params}
+        return identity
 
     def protocol(self, seeds: list[int]) -> dict[str, Any]:
         """How a trial's value was measured (a results store record's ``protocol``)."""
@@ -153,6 +167,8 @@ class TuneJob:
         parts += (["--minutes-per-trial", as_text(self.budget.minutes)]
                   if self.budget.minutes is not None
                   else ["--steps-per-trial", str(self.budget.steps)])
+        if self.sampler != "tpe":
+            parts += ["--sampler", self.sampler]
         parts += ["--trials", str(self.trials), "--seeds", str(self.seeds), "--pruner",
                   self.pruner, "--samples", str(self.samples), "--out", self.out]
         if self.storage_given:

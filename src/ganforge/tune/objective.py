@@ -99,8 +99,8 @@ class Objective:
         """Train seed ``index`` of ``trial``; its score and its saved config."""
         seed = index  # the study's seeds are 0..seeds-1; --verify takes the next ones
         run_dir = self.job.folder / "trials" / f"{trial.number:04d}" / f"seed-{seed}"
-        run = api.train(self.job.preset, overrides=self.job.run_overrides(seed, searched),
-                        out=str(run_dir), log=_quiet,
+        overrides = self.job.run_overrides(seed, searched, checks=self.job.checks)
+        run = api.train(self.job.preset, overrides=overrides, out=str(run_dir), log=_quiet,
                         on_metrics=Reporter(trial, self.job, index, seed))
         assert run is not None  # one process: this one is rank 0
         scores = run.scores()

@@ -152,7 +152,8 @@ def _facts(job: TuneJob, study: optuna.Study, trials: list[FrozenTrial]) -> str:
     dashboard = f"optuna-dashboard {hide_password(job.storage)}"
     facts = [("preset", job.preset), ("metric", f"{job.metric} ({job.direction})"),
              ("budget", f"{job.budget.describe()} a run, {job.seeds} seed(s) a trial"),
-             ("pruner", job.pruner), ("trials", f"{shown or 'none yet'} (of {job.trials})"),
+             ("sampler", job.sampler), ("pruner", job.pruner),
+             ("trials", f"{shown or 'none yet'} (of {job.trials})"),
              ("storage", f"{hide_password(job.storage)} (study '{job.study_name}')"),
              ("command", study.user_attrs.get(COMMAND, job.command())),
              ("browse it", dashboard)]

@@ -56,7 +56,7 @@ PRUNERS: dict[str, Pruner] = {
                      "the trials before it there (after --startup-trials completed)", _median),
     "halving": Pruner("successive halving: at check points 1, 3, 9, ... only the best third "
                       "of the trials that reached it goes on", _halving),
-    "none": Pruner("every trial runs its whole budget", _none),
+    "none": Pruner("every trial runs its whole budget, scored at its end only", _none),
 }
 
 

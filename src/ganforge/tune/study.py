@@ -4,7 +4,7 @@ The study lives in an Optuna RDB storage: by default a SQLite file in the study 
 (``sqlite:///STUDY_DIR/study.db``: nothing to start, and ``optuna-dashboard`` reads it as it
 is), or any ``--storage`` URL Optuna accepts (PostgreSQL, MySQL) shared by the same command on
 several machines. The study remembers what it was made for (:meth:`TuneJob.identity`); a command
-asking another preset, metric, direction, budget or seed count of it is refused.
+asking another preset, metric, direction, budget, seed count or grid of it is refused.
 
 **Claiming a trial** happens under a lock the workers share (:data:`LOCKS`: a file lock beside
 the SQLite file, a PostgreSQL advisory lock, a MySQL named lock): count the study's trials, and
@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ganforge.errors import ConfigError
 from ganforge.tune.job import TuneJob, hide_password
 from ganforge.tune.pruning import PRUNERS
+from ganforge.tune.samplers import SAMPLERS
 
 try:
     import fcntl
@@ -55,6 +56,7 @@ FIXED = "fixed"  # the --set overrides every run of it had
 VALUES = "values"  # each seed's score, in seed order
 REASON = "reason"  # why it was pruned or failed
 RETRY_OF = "ganforge:retry_of"  # a queued retry's system attribute: the trial it replaces
+GRID_ATTRS = ("grid_id", "search_space")  # Optuna's GridSampler: a trial's combination
 
 
 # ------------------------------------------------------------------------- the claim lock
@@ -161,10 +163,12 @@ def claim_lock(job: TuneJob) -> ContextManager[None]:
 # ------------------------------------------------------------------------- the study
 def retry(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue ``trial``'s parameters again as a new trial that takes its slot (its worker went
-    away: a signal, a kill, a lost machine)."""
+    away: a signal, a kill, a lost machine). A grid's trial keeps its combination's number, so
+    the grid neither counts the retry as another combination nor draws one for it."""
+    grid = {key: trial.system_attrs[key] for key in GRID_ATTRS if key in trial.system_attrs}
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        system_attrs={RETRY_OF: trial.number}))
+        system_attrs={RETRY_OF: trial.number, **grid}))
 
 
 def quiet_optuna() -> None:
@@ -201,14 +205,16 @@ def open_study(job: TuneJob) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
     with claim_lock(job):  # tables and the study are made once, whoever comes first
         storage = storage_of(job)
         pruner = PRUNERS[job.pruner].make(job)
+        sampler = SAMPLERS[job.sampler].make(job)  # a process's own: Optuna stores none
         names = optuna.study.get_all_study_names(storage)
         if job.study_name not in names:
             study = optuna.create_study(storage=storage, study_name=job.study_name,
-                                        direction=job.direction, pruner=pruner)
+                                        direction=job.direction, pruner=pruner, sampler=sampler)
             study.set_user_attr(IDENTITY, job.identity())
             study.set_user_attr(COMMAND, job.command())
             return study, storage
-        study = optuna.load_study(study_name=job.study_name, storage=storage, pruner=pruner)
+        study = optuna.load_study(study_name=job.study_name, storage=storage, pruner=pruner,
+                                  sampler=sampler)
     _check_identity(job, study.user_attrs.get(IDENTITY))
     return study, storage
 
@@ -221,13 +227,16 @@ def _check_identity(job: TuneJob, stored: Optional[dict[str, Any]]) -> None:
     wanted = job.identity()
     differ = [key for key in wanted if stored.get(key) != wanted[key]]
     if differ:
-        made = ", ".join(f"{k} {_show(stored.get(k))}" for k in differ)
-        asked = ", ".join(f"{k} {_show(wanted[k])}" for k in differ)
+        made = ", ".join(f"{k} {_show(k, stored.get(k))}" for k in differ)
+        asked = ", ".join(f"{k} {_show(k, wanted[k])}" for k in differ)
         raise ConfigError(f"{where} was made for {made}, not {asked}; give another --out (or "
                           "--study-name), or the study's own settings")
 
 
-def _show(value: Any) -> str:
+def _show(key: str, value: Any) -> str:
+    if key == "grid":  # {key: [values]}, or none (a study of another sampler)
+        return "; ".join(f"{k}={','.join(map(str, v))}" for k, v in (value or {}).items()) or \
+            "none (another --sampler)"
     if isinstance(value, dict):  # a budget
         return " / ".join(f"{v:g} {k}" for k, v in value.items() if v is not None)
     return str(value)
