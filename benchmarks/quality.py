@@ -196,7 +196,7 @@ def train_typical(job: Job, args: argparse.Namespace, folder: Path) -> tuple[dic
 
     torch.set_num_threads(args.threads)
     loop = baseline.build_typical(job.name, job.seed, Path(args.data_root))
-    facts = loop.train_for(job.budget, job.timed, folder)
+    facts = loop.train_for(folder, job.budget, save_minutes=tuple(job.timed))
     facts["dataset"] = "mnist"
     facts["settings_sha"] = ""  # fixed code, no preset: never stale
     return facts, loop.images_per_step(), loop.conditional

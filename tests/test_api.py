@@ -58,3 +58,18 @@ def test_a_generator_of_ones_own_loop_is_loaded_sampled_and_scored(digits, tmp_p
     again = api.evaluate(tmp_path / "run", ["fid"], evaluator, str(reference), samples=100,
                          checkpoint="min_1")
     assert again["fid"].value == pytest.approx(first["fid"].value, rel=1e-6)  # same seed
+
+
+def test_save_images_writes_the_npz_evaluate_reads(digits, tmp_path):
+    gray = api.save_images(tmp_path / "gray.npz", digits.x[:8], digits.y[:8])
+    with np.load(gray) as saved:
+        assert saved["images"].shape == (8, 28, 28) and saved["labels"].tolist() == \
+            digits.y[:8].tolist()
+        assert np.array_equal(saved["images"], digits.x[:8, 0].numpy())
+    rgb = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    with np.load(api.save_images(tmp_path / "rgb.npz", rgb)) as saved:
+        assert saved["images"].shape == (4, 8, 8, 3) and "labels" not in saved
+        assert np.array_equal(saved["images"][1], rgb[1].permute(1, 2, 0).numpy())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gray.npz", "rgb.npz"]  # no temp left
+    result = api.evaluate(gray, ["fid"], "digits-lenet", str(gray), samples=None, real=8)
+    assert result["fid"].value == pytest.approx(0.0, abs=1e-3)  # a set against itself

@@ -14,7 +14,8 @@ in-loop evaluation and may end the run early by raising :class:`~ganforge.errors
 
 Scoring and data for scripts (the benchmarks use these): :func:`evaluate` scores a run folder,
 an npz or an image folder as ``ganforge evaluate`` does, with an evaluator loaded once by
-:func:`load_evaluator`; :func:`load_dataset` gives a registered dataset as tensors. A training
+:func:`load_evaluator`; :func:`load_dataset` gives a registered dataset as tensors, and
+:func:`save_images` writes images as the npz a reference set can be. A training
 loop of one's own gets a preset's networks from :func:`build_networks` and saves its G with
 :func:`save_generator`, after which ganforge loads, samples and scores it like its own runs.
 Nothing in the package imports this module: it stands on top, beside the command line.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 
 from ganforge import fileio
@@ -38,6 +40,7 @@ from ganforge.metrics.base import HIGHER_IS_BETTER
 from ganforge.metrics.evaluate import evaluate as evaluate_source
 from ganforge.metrics.extractors import load_extractor
 from ganforge.models import build_from_config
+from ganforge.models.layers import stock_dropout
 from ganforge.run.checkpoint import save_checkpoint
 from ganforge.run.loaded import Run, load_config, load_run
 from ganforge.training.launch import launch
@@ -45,7 +48,7 @@ from ganforge.training.step.setup import label_info, model_record
 
 __all__ = ["MetricsCallback", "Networks", "Run", "build_networks", "evaluate", "higher_is_better",
            "load_config", "load_dataset", "load_evaluator", "load_run", "resolve", "save_generator",
-           "train"]
+           "save_images", "train"]
 
 # on_metrics(step, elapsed seconds of training, {"fid": 12.3, ...}); may raise StopRun.
 MetricsCallback = Callable[[int, float, dict[str, float]], None]
@@ -161,6 +164,25 @@ def load_dataset(name: str, split: str = "train", root: Optional[str | Path] = N
     return build_dataset(DataConfig(**values))
 
 
+def save_images(path: str | Path, images: torch.Tensor,
+                labels: Optional[torch.Tensor] = None) -> Path:
+    """Write an image set as the npz that :func:`evaluate` (and ``--reference``) reads, at once
+    and whole (a temporary file renamed onto ``path``).
+
+    Args:
+        images: (N, C, H, W) uint8, C = 1 (stored (N, H, W)) or 3 (stored (N, H, W, 3)).
+        labels: (N,) class indices, or None.
+    """
+    arrays = {"images": images[:, 0].numpy() if images.shape[1] == 1
+              else images.permute(0, 2, 3, 1).numpy()}
+    if labels is not None:
+        arrays["labels"] = labels.numpy()
+    with fileio.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return Path(path)
+
+
 # ----------------------------------------------------------------------------- your own loop
 
 @dataclass
@@ -195,18 +217,8 @@ def build_networks(config: Config | str, data: Any, overrides: Sequence[str] = (
     G, D, args = build_from_config(cfg.model, data.shape,
                                    n_labels if cfg.model.conditional else 0)
     if plain:
-        G, D = _stock_dropout(G), _stock_dropout(D)
+        G, D = stock_dropout(G), stock_dropout(D)
     return Networks(G, D, cfg, model_record(cfg, data, args))
-
-
-def _stock_dropout(net: torch.nn.Module) -> torch.nn.Module:
-    """Every subclass of ``nn.Dropout`` in ``net`` replaced by a stock ``nn.Dropout``."""
-    for name, child in net.named_children():
-        if isinstance(child, torch.nn.Dropout) and type(child) is not torch.nn.Dropout:
-            setattr(net, name, torch.nn.Dropout(child.p, child.inplace))
-        else:
-            _stock_dropout(child)
-    return net
 
 
 def save_generator(folder: str | Path, nets: Networks, step: int, elapsed_s: float,

@@ -117,3 +117,19 @@ def test_dry_run_trains_nothing_and_a_bad_spec_exits_2(spec_file, tmp_path, caps
     spec_file.write_text(TINY.replace("threads = 1", "thread = 1"))
     assert bench(spec_file, tmp_path) == 2
     assert "did you mean 'threads'" in capsys.readouterr().err
+
+
+def test_a_runs_own_reference_is_its_own_and_leaves_the_specs_alone(tmp_path):
+    path = tmp_path / "own.toml"
+    path.write_text(TINY.replace('compare_with = "typical-cgan"', 'reference = "own"')
+                    .replace("floor = ", "# floor = "))
+    assert main(["bench", str(path), "--store", str(tmp_path / "s.jsonl"), "--runs",
+                 str(tmp_path / "runs")]) == 0
+    own, typical = Store(tmp_path / "s.jsonl").records()
+    assert own.protocol["reference"] == "the run's own test split"
+    assert "reference_pixels_sha256" not in own.protocol
+    assert typical.protocol["reference"] == "digits (test, images 0..199)"
+    assert typical.protocol["reference_n"] == 200
+    assert main(["bench", str(path), "--skip-done", "--store", str(tmp_path / "s.jsonl"),
+                 "--runs", str(tmp_path / "runs")]) == 0
+    assert len(Store(tmp_path / "s.jsonl").records()) == 2  # both recognised as done

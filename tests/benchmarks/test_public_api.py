@@ -21,7 +21,7 @@ LEGACY = {
     "speed.py", "throughput.py",
     # The earlier protocols' scorers and report writers (their records are in the store; the
     # specs in benchmarks/specs run them through ganforge bench now).
-    "baseline.py", "quality.py", "quality_score.py", "quality_report.py", "parzen_mnist.py",
+    "quality.py", "quality_score.py", "quality_report.py", "parzen_mnist.py",
     "kmnist_acgan.py", "kmnist_report.py", "metrics_speed.py",
     # Building the shipped evaluators, reading samples with two evaluators, the continuous
     # conditions' and the faces' protocols: the metrics room's insides.

@@ -48,36 +48,6 @@ def test_baseline_loop_runs(bench, mnist_root):
     assert -1.0 <= float(real.min()) and float(real.max()) <= 1.0  # ToTensor + Normalize(.5, .5)
 
 
-@pytest.mark.parametrize("preset", ["cgan-mnist", "cgan-paper-mnist", "dcgan-seed002-mnist"])
-def test_baseline_uses_stock_dropout(bench, preset):
-    """The "typical implementation" runs torch's own nn.Dropout, not ganforge's FastDropout."""
-    import torch
-    from torch import nn
-
-    from ganforge.config import resolve
-    from ganforge.models import build_from_config
-    from ganforge.models.layers import FastDropout
-
-    _, baseline, _ = bench
-    cfg = resolve(preset)
-    conditional = cfg.model.conditional
-    G, D, _ = build_from_config(cfg.model, (1, 28, 28), 10 if conditional else 0)
-    before = {net: [(name, m.p) for name, m in net.named_modules() if isinstance(m, nn.Dropout)]
-              for net in (G, D)}
-    keys = {net: list(net.state_dict()) for net in (G, D)}
-    assert any(isinstance(m, FastDropout) for m in D.modules())
-    D.eval()  # the swap keeps each layer's train/eval flag
-    for net in (G, D):
-        assert baseline.stock_dropout(net) is net
-        after = [(name, m.p) for name, m in net.named_modules() if isinstance(m, nn.Dropout)]
-        assert after == before[net]  # same names, same p
-        assert all(type(m) is nn.Dropout for m in net.modules() if isinstance(m, nn.Dropout))
-        assert list(net.state_dict()) == keys[net]
-    assert not any(m.training for m in D.modules()) and all(m.training for m in G.modules())
-    y = torch.arange(4) if conditional else None
-    assert D(G(torch.randn(4, cfg.model.z_dim), y), y).adv.shape == (4,)
-
-
 def test_baseline_loop_has_no_fast_dropout(bench, mnist_root):
     _, baseline, _ = bench
     from torch import nn

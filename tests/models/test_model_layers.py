@@ -15,7 +15,7 @@ from ganforge.errors import ConfigError
 from ganforge.models import build_from_config, layers, model_args, summarize
 from ganforge.models.dcgan import stages_for
 from ganforge.models.layers import (FastDropout, LabelEmbedding, Maxout, conv_norm, dropout,
-                                    fast_dropout, init_weights, linear_norm)
+                                    fast_dropout, init_weights, linear_norm, stock_dropout)
 
 
 def n_params(net: nn.Module) -> int:
@@ -168,6 +168,30 @@ def test_dropout_under_cpu_autocast():
     assert abs((out != 0).float().mean().item() - 0.6) < 0.01
     out.float().sum().backward()
     assert lin.weight.grad is not None and torch.isfinite(lin.weight.grad).all()
+
+
+@pytest.mark.parametrize("preset", ["cgan-mnist", "cgan-paper-mnist", "dcgan-seed002-mnist"])
+def test_stock_dropout_swaps_fast_dropout_back(preset):
+    """The "typical implementation" runs torch's own nn.Dropout, not ganforge's FastDropout."""
+    from ganforge.config import resolve
+
+    cfg = resolve(preset)
+    conditional = cfg.model.conditional
+    G, D, _ = build_from_config(cfg.model, (1, 28, 28), 10 if conditional else 0)
+    before = {net: [(name, m.p) for name, m in net.named_modules() if isinstance(m, nn.Dropout)]
+              for net in (G, D)}
+    keys = {net: list(net.state_dict()) for net in (G, D)}
+    assert any(isinstance(m, FastDropout) for m in D.modules())
+    D.eval()  # the swap keeps each layer's train/eval flag
+    for net in (G, D):
+        assert stock_dropout(net) is net
+        after = [(name, m.p) for name, m in net.named_modules() if isinstance(m, nn.Dropout)]
+        assert after == before[net]  # same names, same p
+        assert all(type(m) is nn.Dropout for m in net.modules() if isinstance(m, nn.Dropout))
+        assert list(net.state_dict()) == keys[net]
+    assert not any(m.training for m in D.modules()) and all(m.training for m in G.modules())
+    y = torch.arange(4) if conditional else None
+    assert D(G(torch.randn(4, cfg.model.z_dim), y), y).adv.shape == (4,)
 
 
 def test_dropout_identity_in_eval_and_at_p0():

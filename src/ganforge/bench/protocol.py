@@ -20,6 +20,7 @@ The spec's floor — real images scored exactly like samples — is a record of 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
 import torch
 
 from ganforge import api
-from ganforge.bench.spec import Job, Source, Spec
+from ganforge.bench.spec import Job, RunSpec, Source, Spec
 from ganforge.bench.store import Record, machine
 
 # How a metric's result becomes record values: the quality tables' names for the classics;
@@ -73,19 +73,9 @@ def pixels_sha256(images: torch.Tensor) -> str:
 
 
 def write_npz(path: Path, images: torch.Tensor, labels: Optional[torch.Tensor]) -> Path:
-    """``images`` (N, C, H, W) uint8 and ``labels`` as an npz, written once (its bytes key the
-    cached reference statistics), atomically."""
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        arrays = {"images": images[:, 0].numpy() if images.shape[1] == 1
-                  else images.permute(0, 2, 3, 1).numpy()}
-        if labels is not None:
-            arrays["labels"] = labels.numpy()
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    return path
+    """``images`` (N, C, H, W) uint8 and ``labels`` as an npz, written once: its bytes key the
+    cached reference statistics, so a second benchmark reuses them."""
+    return path if path.is_file() else api.save_images(path, images, labels)
 
 
 def load_source(source: Source) -> tuple[torch.Tensor, Optional[torch.Tensor], str]:
@@ -119,6 +109,7 @@ class Protocol:
     def __post_init__(self) -> None:
         self.info: dict[str, Any] = {}
         self.reference: Optional[Path] = None
+        self._own: dict[str, tuple[Optional[Path], dict[str, Any]]] = {}  # by run name
         score = self.spec.score
         if score is None:
             return
@@ -130,17 +121,33 @@ class Protocol:
                              evaluator_sha256=self.evaluator.checksum,
                              evaluator_recipe=getattr(self.evaluator, "recipe_version", None))
         if score.reference is not None:
-            self.reference, about = self._reference(score.reference)
-            self.info["reference"] = about
+            self.reference, facts = self._reference(score.reference)
+            self.info.update(facts)
 
-    def _reference(self, source: Source) -> tuple[Path, str]:
+    def _reference(self, source: Source) -> tuple[Path, dict[str, Any]]:
+        """The npz of a spec's reference images, and what the records say of it."""
         if source.path is not None:
-            return Path(source.path), source.path
+            return Path(source.path), {"reference": source.path}
         x, y, about = load_source(source)
         sha = pixels_sha256(x)
-        self.info.update(reference_n=min(len(x), self.spec.score.reference_n or len(x)),
-                         reference_pixels_sha256=sha)
-        return write_npz(self.runs / f"reference-{sha[:12]}.npz", x, y), about
+        facts = {"reference": about, "reference_pixels_sha256": sha,
+                 "reference_n": min(len(x), self.spec.score.reference_n or len(x))}
+        return write_npz(self.runs / f"reference-{sha[:12]}.npz", x, y), facts
+
+    def scoring(self, run: RunSpec) -> tuple[Optional[Path], dict[str, Any]]:
+        """The reference a run is scored against (None: its own data's test split) and the
+        scorer's facts its record holds: the spec's, or those of the run's own reference
+        (made once per run)."""
+        if run.reference == "spec":
+            return self.reference, self.info
+        if run.name not in self._own:
+            info = {k: v for k, v in self.info.items() if not k.startswith("reference")}
+            if run.reference is None:
+                self._own[run.name] = (None, {**info, "reference": "the run's own test split"})
+            else:
+                path, facts = self._reference(run.reference)
+                self._own[run.name] = (path, {**info, **facts})
+        return self._own[run.name]
 
     # ------------------------------------------------------------------------- training
     def _train_preset(self, job: Job, folder: Path) -> tuple[dict[str, Any], dict, bool]:
@@ -157,7 +164,7 @@ class Protocol:
                      "eval.best=none", "eval.final=[]", f"log.checkpoint_minutes={timed}",
                      *job.run.set]
         run = api.train(job.run.preset, overrides=overrides, out=str(folder), log=lambda _: None)
-        cfg = json.loads((folder / "config.json").read_text())
+        cfg = run.config  # what the run trained with (its checkpoint's config)
         summary = json.loads((folder / "summary.json").read_text())
         facts = {"steps": summary["steps"], "train_s": summary["elapsed_s"],
                  "images_per_s_last_window": summary["images_per_s"],
@@ -170,14 +177,11 @@ class Protocol:
         from ganforge.bench.typical import TYPICAL, build_typical
 
         torch.set_num_threads(self.spec.threads)
-        typical = TYPICAL[job.run.typical]
-        data_cfg = typical.config().data
-        settings = {k.split("=", 1)[0][5:]: k.split("=", 1)[1]
-                    for k in self.spec.overrides + job.run.set if k.startswith("data.")}
-        name = settings.pop("name", data_cfg.name)
-        data = api.load_dataset(name, settings.get("split", "train"), settings.get("root"),
-                                download=settings.get("download", "false") == "true")
-        loop = build_typical(job.run.typical, job.seed, data)
+        # Only the data settings reach a typical loop: its nets, batch and optimiser are fixed.
+        cfg = TYPICAL[job.run.typical].config(tuple(
+            o for o in self.spec.overrides + job.run.set if o.startswith("data.")))
+        data = api.load_dataset(**dataclasses.asdict(cfg.data))
+        loop = build_typical(job.run.typical, job.seed, data, cfg)
         minutes, steps = job.budget.get("minutes"), job.budget.get("steps")
         facts = loop.train_for(folder, minutes, steps, tuple(job.timed))
         facts["dataset"] = data.name
@@ -207,7 +211,7 @@ class Protocol:
             "run_dir": folder.name}
         if self.spec.score is not None:
             points = self.score_points(folder, job, conditional)
-            protocol.update(self.info, points=[{"minutes": p.pop("minutes"),
+            protocol.update(self.scoring(job.run)[1], points=[{"minutes": p.pop("minutes"),
                                                 "checkpoint": p.pop("checkpoint")}
                                                for p in points])
             for meta, p in zip(protocol["points"], points):
@@ -222,8 +226,7 @@ class Protocol:
         """Each named checkpoint below the budget, then the final one, scored alike."""
         score = self.spec.score
         metrics = job.run.metrics or score.metrics_for(conditional)
-        reference = self.reference if job.run.reference == "spec" else (
-            None if job.run.reference is None else self._reference(job.run.reference)[0])
+        reference = self.scoring(job.run)[0]
         final = job.budget.get("minutes")
         named = [(m, f"min_{m:g}") for m in job.timed] + [(final, None)]
         points = []

@@ -67,11 +67,14 @@ def run_spec(spec: Spec, store: Store, runs: Path, command: str,
     cpu, cache = cpu_model(), {}
     held = store.records() if skip_done else []
     protocol = None if dry_run else Protocol(spec, runs, command, log, evaluator)
-    info = protocol.info if protocol is not None else {}
 
     def done(job: Optional[Job]) -> bool:
-        return skip_done and any(same_job(r, spec, job, info, cpu)
-                                 and not store.is_stale(r, cache) for r in held)
+        if not skip_done:
+            return False
+        info = {} if protocol is None else (  # a dry run knows no scorer: runs match alone
+            protocol.info if job is None else protocol.scoring(job.run)[1])
+        return any(same_job(r, spec, job, info, cpu) and not store.is_stale(r, cache)
+                   for r in held)
 
     todo = [j for j in jobs if not done(j)]
     log(f"{spec.path.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already in "

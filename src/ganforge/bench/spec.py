@@ -14,14 +14,13 @@ jobs — one training run each — in the order they run.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from ganforge.config import resolve
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, unknown_name
 
 TOP = {"bench", "protocol", "about", "threads", "device", "seeds", "set", "budget", "score",
        "run"}
@@ -35,10 +34,7 @@ DATASET = {"dataset", "split", "splits", "root", "skip", "n"}
 def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else \
-                f"use one of {', '.join(sorted(allowed))}"
-            raise ConfigError(f"{where}: unknown key '{key}'; {hint}")
+            raise ConfigError(f"{where}: {unknown_name('key', key, sorted(allowed))}")
 
 
 @dataclass
@@ -145,11 +141,6 @@ class Job:
     budget: dict[str, Any]  # {"minutes": 5} or {"steps": 200} or {"epochs": 1}
     timed: list[float] = field(default_factory=list)
 
-    @property
-    def key(self) -> tuple:
-        """What the store's records of this job share (``--skip-done``)."""
-        return (self.run.kind, self.run.name, self.seed, tuple(sorted(self.budget.items())))
-
 
 def _fill(value: Any, data_root: Optional[str], where: str) -> Any:
     if isinstance(value, str) and "{data_root}" in value:
@@ -245,10 +236,7 @@ def _parse_run(table: dict[str, Any], index: int, where: str, typical: dict) -> 
     if (preset is None) == (loop is None):
         raise ConfigError(f"{here} needs one of preset = \"NAME\" or typical = \"NAME\"")
     if loop is not None and loop not in typical:
-        close = difflib.get_close_matches(loop, list(typical), n=1)
-        raise ConfigError(f"{here}: no typical loop '{loop}'; "
-                          + (f"did you mean '{close[0]}'?" if close else
-                             f"use one of {', '.join(typical)}"))
+        raise ConfigError(f"{here}: {unknown_name('typical loop', loop, list(typical))}")
     reference = table.get("reference", "spec")
     if reference != "spec":
         reference = Source.parse(reference, f"{here} reference")
@@ -271,10 +259,8 @@ def plan(spec: Spec, only: Optional[list[str]] = None) -> list[Job]:
     names = [r.name for r in spec.runs]
     for name in only or []:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            raise ConfigError(f"--only {name}: no run of that name in '{spec.path.name}'; "
-                              + (f"did you mean '{close[0]}'?" if close else
-                                 f"its runs: {', '.join(names)}"))
+            raise ConfigError(f"--only, spec '{spec.path.name}': "
+                              f"{unknown_name('run', name, names)}")
     curve, jobs = spec.curve, []
     minutes = spec.budget.get("minutes")
     curve_seeds = spec.budget.get("curve_seeds", spec.seeds[:1]) if curve else []

@@ -107,7 +107,7 @@ def _d_wgan_gp(loop: "TypicalLoop", real: torch.Tensor, y_real: torch.Tensor, fa
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(loop.D(x_hat, y).adv.sum(), x_hat, create_graph=True)
     penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-    return loop.D(fake, y_fake).adv.mean() - loop.D(real, y).adv.mean() + 10.0 * penalty
+    return loop.D(fake, y_fake).adv.mean() - loop.D(real, y).adv.mean() + loop.gp_weight * penalty
 
 
 def _g_wgan(loop: "TypicalLoop", fake: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
@@ -133,8 +133,10 @@ class Typical:
     objective: str = "bce"
     n_critic: int = 1
 
-    def config(self, dataset: str = "mnist") -> Config:
-        return resolve(self.preset or None, overrides=(f"data.name={dataset}",) + self.overrides)
+    def config(self, data: tuple[str, ...] = ()) -> Config:
+        """The loop's config on MNIST, or on the data the ``data.*`` overrides ``data`` name."""
+        return resolve(self.preset or None,
+                       overrides=("data.name=mnist",) + self.overrides + tuple(data))
 
 
 ADAM_2E4 = ("optim.name=adam", "optim.lr_g=2e-4", "optim.lr_d=2e-4", "optim.betas=[0.5,0.999]",
@@ -174,12 +176,18 @@ class TypicalLoop:
         seed: seeds torch for the nets, the noise and the DataLoader's shuffle.
         objective: a key of :data:`OBJECTIVES`.
         n_critic: D steps, each on its own real batch, per G step.
+        batch_size: B; defaults to ``cfg.train.batch_size``.
+        gp_weight: lambda of the WGAN-GP penalty.
     """
 
     def __init__(self, cfg: Config, data: Any, seed: int = 0, objective: str = "bce",
-                 n_critic: int = 1) -> None:
+                 n_critic: int = 1, batch_size: Optional[int] = None,
+                 gp_weight: float = 10.0) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective '{objective}'; use one of {sorted(OBJECTIVES)}")
         torch.manual_seed(seed)
-        self.batch_size, self.n_critic = cfg.train.batch_size, n_critic
+        self.batch_size, self.n_critic = batch_size or cfg.train.batch_size, n_critic
+        self.gp_weight = gp_weight
         self.z_dim, self.conditional = cfg.model.z_dim, cfg.model.conditional
         self.n_classes = max(int(data.n_classes), 1)
         self.d_loss, self.g_loss = OBJECTIVES[objective]
@@ -258,7 +266,8 @@ class TypicalLoop:
                 "images_per_s": round(self.steps * self.images_per_step() / elapsed, 2)}
 
 
-def build_typical(name: str, seed: int, data: Any, dataset: str = "mnist") -> TypicalLoop:
-    """The typical loop ``name`` (a key of :data:`TYPICAL`) on ``data``."""
+def build_typical(name: str, seed: int, data: Any, cfg: Optional[Config] = None) -> TypicalLoop:
+    """The typical loop ``name`` (a key of :data:`TYPICAL`) on ``data``; ``cfg``: its config
+    when already resolved (:meth:`Typical.config`)."""
     spec = TYPICAL[name]
-    return TypicalLoop(spec.config(dataset), data, seed, spec.objective, spec.n_critic)
+    return TypicalLoop(cfg or spec.config(), data, seed, spec.objective, spec.n_critic)

@@ -323,7 +323,7 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool = True, inplace: bool
 class FastDropout(nn.Dropout):
     """Drop-in ``nn.Dropout`` (same ``p``/``inplace`` attributes, no state, same validation)
     whose CPU forward is :func:`fast_dropout`. It subclasses ``nn.Dropout``, so
-    ``isinstance(m, nn.Dropout)`` holds; ``benchmarks/baseline.py`` swaps it back to a stock
+    ``isinstance(m, nn.Dropout)`` holds; :func:`stock_dropout` swaps it back to a stock
     ``nn.Dropout`` for the "typical implementation" comparison."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -335,6 +335,24 @@ def dropout(p: float) -> nn.Module:
     if not 0.0 <= p < 1.0:
         raise ConfigError(f"dropout probability {p} is outside [0, 1); use e.g. 0.25")
     return FastDropout(p) if p > 0 else nn.Identity()
+
+
+def stock_dropout(net: nn.Module) -> nn.Module:
+    """Replace every :class:`FastDropout` inside ``net`` by a stock ``nn.Dropout``, in place: the
+    layers a training loop written outside ganforge has (``ganforge.api.build_networks(...,
+    plain=True)``). Names, ``p``, ``inplace`` and each layer's train/eval flag are kept; dropout
+    has no parameters or state, so the state dict is unchanged.
+
+    Returns:
+        ``net`` itself, for chaining.
+    """
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, FastDropout):
+                stock = nn.Dropout(child.p, child.inplace)
+                stock.train(child.training)
+                setattr(parent, name, stock)
+    return net
 
 
 class MinibatchStd(nn.Module):
