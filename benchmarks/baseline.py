@@ -20,7 +20,7 @@ from typing import Any, Optional
 import torch
 
 from ganforge import api
-from ganforge.bench.typical import (OBJECTIVES, TYPICAL, ArrayPIL, Typical,  # noqa: F401
+from ganforge.bench.typical import (OBJECTIVES, TYPICAL, ArrayPIL,  # noqa: F401  (re-exported)
                                     TypicalLoop, standard_transform)
 from ganforge.config import Config, resolve
 

@@ -4,7 +4,6 @@ keeping what it finished, and the busy-machine warning."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

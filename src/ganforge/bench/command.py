@@ -69,8 +69,9 @@ def status(store: Store, bench: str | None) -> int:
         return 0
     cache: dict = {}
     records = [r for r in store.records() if bench is None or r.bench == bench]
-    stale = [r for r in records if store.is_stale(r, cache)]
-    current = Counter((r.bench, r.name) for r in records if r not in stale)
+    flags = [store.is_stale(r, cache) for r in records]
+    stale = [r for r, old in zip(records, flags) if old]
+    current = Counter((r.bench, r.name) for r, old in zip(records, flags) if not old)
     print(f"{store.path}: {len(records)} records, {len(records) - len(stale)} current, "
           f"{len(stale)} stale")
     for (name_bench, name), count in sorted(current.items()):
